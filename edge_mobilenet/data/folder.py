@@ -1,0 +1,89 @@
+"""A folder dataset: one subfolder per class, or `train/` and `val/` each holding
+class subfolders. Without `val/`, a seeded split stratified by class."""
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgembError
+
+LAYOUT_HINT = "give a folder with one subfolder of images per class (or train/ and val/ holding such subfolders)"
+
+
+@dataclass
+class FolderFiles:
+    class_names: list[str]
+    train: list[tuple[Path, int]]  # (file, class index)
+    val: list[tuple[Path, int]]
+
+
+def visible(path: Path) -> bool:
+    return not path.name.startswith(".")
+
+
+def subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and visible(p))
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every visible file below `folder`, in a stable order. Which of them are images
+    is found out when they are decoded: the others are skipped and reported then."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def class_files(folder: Path, class_names: list[str]) -> list[tuple[Path, int]]:
+    items = []
+    for label, name in enumerate(class_names):
+        class_dir = folder / name
+        if not class_dir.is_dir():
+            continue
+        files = files_under(class_dir)
+        if not files:
+            raise EdgembError(f"class folder {class_dir} is empty: add images or remove the folder")
+        items += [(f, label) for f in files]
+    return items
+
+
+def stratified_split(items: list[tuple[Path, int]], num_classes: int, val_fraction: float,
+                     seed: int) -> tuple[list, list]:
+    """Per class, a seeded shuffle; val takes round(n * val_fraction) of each class,
+    at least one where the class has two or more files."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in range(num_classes):
+        members = [item for item in items if item[1] == label]
+        order = rng.permutation(len(members))
+        n_val = round(len(members) * val_fraction)
+        if len(members) >= 2:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        val += [members[i] for i in sorted(order[:n_val])]
+        train += [members[i] for i in sorted(order[n_val:])]
+    return train, val
+
+
+def scan_folder(root: Path, val_fraction: float = 0.1, seed: int = 0) -> FolderFiles:
+    root = Path(root)
+    if not root.exists():
+        raise EdgembError(f"{root} does not exist: {LAYOUT_HINT}")
+    if not root.is_dir():
+        raise EdgembError(f"{root} is not a folder: {LAYOUT_HINT}")
+    train_dir, val_dir = root / "train", root / "val"
+    split_layout = train_dir.is_dir()
+    class_root = train_dir if split_layout else root
+    class_names = [p.name for p in subfolders(class_root)]
+    if len(class_names) < 2:
+        raise EdgembError(f"{class_root} holds {len(class_names)} class folder(s), at least 2 are "
+                          f"needed: {LAYOUT_HINT}")
+    train = class_files(class_root, class_names)
+    if split_layout and val_dir.is_dir():
+        unknown = sorted({p.name for p in subfolders(val_dir)} - set(class_names))
+        if unknown:
+            raise EdgembError(f"{val_dir} has class folders that {train_dir} lacks: {', '.join(unknown)}")
+        return FolderFiles(class_names, train, class_files(val_dir, class_names))
+    train, val = stratified_split(train, len(class_names), val_fraction, seed)
+    return FolderFiles(class_names, train, val)
+
+
+def has_class_folders(root: Path) -> bool:
+    return Path(root).is_dir() and bool(subfolders(Path(root)))

@@ -1,0 +1,191 @@
+"""`edgemb export`: a run directory -> a validated bundle of ONNX and TFLite models.
+
+Everything is written into a temporary sibling folder and renamed into place
+at the end, so a failed or interrupted export leaves no half-written bundle.
+"""
+import importlib.metadata
+import shutil
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import calibration_images, load_split
+from ..data.preprocess import normalize
+from ..errors import EdgembError
+from ..io import atomic_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
+from ..run import load_run
+from ..runtime import load_runner
+from .metadata import add_metadata
+from .onnx import OPSET, export_onnx, quantize_onnx
+from .report import report_markdown
+from .tflite import convert_tflite
+from .validate import FP32_TOLERANCE, compare, tflite_ops, topk_accuracy
+
+FORMATS = ("onnx", "tflite")
+MIN_CALIBRATION = 100
+PARITY_IMAGES = 32
+
+
+def versions() -> dict:
+    names = ["edge-mobilenet", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu", "ai-edge-litert"]
+    found = {}
+    for name in names:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def artifact_names(formats, int8: bool) -> list[str]:
+    return [name for fmt in formats for name in
+            ([f"model.{fmt}", f"model.int8.{fmt}"] if int8 else [f"model.{fmt}"])]
+
+
+def export_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = False,
+                  calib_data: str | None = None, calib_samples: int = 300, val_samples: int = 1000,
+                  force: bool = False, android_demo: Path | None = None, log=print) -> dict:
+    """Export a run; return the report (also written as report.json and report.md)."""
+    start = time.perf_counter()
+    info, model = load_run(run_dir)
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise EdgembError(f"{out_dir} already exists: pass --force to replace it, or --out another folder")
+    pre = info.preprocessing
+
+    def stage(message: str, since: float) -> float:
+        now = time.perf_counter()
+        log(f"{message} ({now - since:.1f}s)")
+        return now
+
+    t = start
+    calibration = None
+    if int8:
+        source = calib_data or info.dataset.get("path") or info.dataset.get("kind")
+        if not source or source == "imagenet":
+            raise EdgembError("this run has no training data of its own to calibrate int8 with: "
+                              "pass --calib-data DIR (a folder of a few dozen real photos) or fashion-mnist")
+        calibration = calibration_images(source, pre, calib_samples)
+        if calibration.ndim != 4 or calibration.shape[1:] != (info.resolution, info.resolution, 3):
+            raise EdgembError(f"calibration images have shape {calibration.shape[1:]}, "
+                              f"the model takes {(info.resolution, info.resolution, 3)}")
+        if len(calibration) < MIN_CALIBRATION:
+            log(f"warning: only {len(calibration)} calibration images (fewer than {MIN_CALIBRATION}); "
+                "int8 ranges may clip: pass more with --calib-samples or --calib-data")
+        t = stage(f"calibration: {len(calibration)} images from {source}", t)
+
+    labels = None
+    if info.dataset.get("kind") in ("fashion-mnist", "folder"):
+        val = load_split(info.dataset, "val", pre, limit=val_samples or None)
+        images, labels = val.pixels, val.labels
+    elif calibration is not None:
+        images = calibration  # no labelled data: agreement with PyTorch only
+    else:
+        raise EdgembError("this run has no validation data: pass --calib-data DIR so the export can be "
+                          "checked against PyTorch on real images")
+    with torch.inference_mode():
+        x = torch.from_numpy(normalize(images, pre)).permute(0, 3, 1, 2)
+        reference = torch.cat([model(batch).softmax(1) for batch in x.split(64)]).numpy()
+    t = stage(f"validation set: {len(images)} images, PyTorch reference", t)
+
+    report = {"run": str(run_dir), "arch": info.arch, "alpha": info.alpha, "resolution": info.resolution,
+              "num_classes": info.num_classes, "validation_images": len(images),
+              "labelled": labels is not None, "artifacts": {}}
+    torch_metrics = {"size_bytes": (Path(run_dir) / "model.pt").stat().st_size}
+    if labels is not None:
+        torch_metrics |= {"top1": topk_accuracy(reference, labels, 1),
+                          "top5": topk_accuracy(reference, labels, min(5, info.num_classes))}
+    report["pytorch"] = torch_metrics
+
+    with atomic_dir(out_dir, force=force) as tmp:
+        work = tmp / ".work"
+        work.mkdir()
+        if "onnx" in formats:
+            export_onnx(model, info.resolution, tmp / "model.onnx")
+            t = stage("model.onnx: torch.onnx (dynamo) export, onnx.checker", t)
+            if int8:
+                quantize_onnx(tmp / "model.onnx", tmp / "model.int8.onnx",
+                              normalize(calibration, pre).transpose(0, 3, 1, 2).copy())
+                t = stage("model.int8.onnx: ONNX Runtime static QDQ quantization", t)
+        if "tflite" in formats:
+            paths = convert_tflite(model, info.resolution, pre.mean, pre.std, calibration, work)
+            # Both take raw pixels: the float one declares the identity normalization.
+            raw_pixels = replace(pre, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+            for precision, path in paths.items():
+                name = "model.tflite" if precision == "fp32" else "model.int8.tflite"
+                write_bytes_atomic(tmp / name, add_metadata(
+                    path.read_bytes(), name=f"{info.arch} {info.alpha:g}-{info.resolution} {precision}",
+                    description=f"edgemb {info.arch} alpha={info.alpha:g} classifier, {precision}",
+                    version=versions().get("edge-mobilenet", ""), class_names=info.class_names,
+                    preprocessing=raw_pixels))
+            t = stage("model.tflite" + (" + model.int8.tflite" if int8 else "")
+                      + ": Keras rebuild, TFLiteConverter, metadata", t)
+        shutil.rmtree(work)
+
+        write_text_atomic(tmp / "labels.txt", "\n".join(info.class_names) + "\n")
+        bundle_info = info.to_json() | {"export": {"opset": OPSET, "versions": versions(),
+                                                   "calibration": None if calibration is None else
+                                                   {"source": calib_data or info.dataset, "samples": len(calibration)},
+                                                   "artifacts": {}}}
+        write_json_atomic(tmp / "edgemb.json", bundle_info)
+
+        for name in artifact_names(formats, int8):
+            runner = load_runner(tmp / name)
+            outputs = runner.predict(images)
+            metrics = {"format": runner.format, "precision": runner.precision,
+                       "size_bytes": runner.size_bytes, **compare(outputs, reference, labels),
+                       "input": {"shape": [int(d) for d in runner.input_shape], "dtype": runner.input_dtype.name}}
+            if runner.format == "tflite":
+                census, problems = tflite_ops(tmp / name)
+                metrics |= {"ops": dict(census.most_common()), "problems": problems}
+                if problems:
+                    raise RuntimeError(f"{name} breaks the all-int8/NHWC contract: {'; '.join(problems)}")
+            if runner.precision == "fp32" and metrics["max_abs_diff"] > FP32_TOLERANCE:
+                raise EdgembError(f"{name} disagrees with PyTorch (max abs diff {metrics['max_abs_diff']:.2g} "
+                                  f"> {FP32_TOLERANCE}): nothing was written")
+            report["artifacts"][name] = metrics
+            bundle_info["export"]["artifacts"][name] = metrics["input"]
+        t = stage(f"validated {len(report['artifacts'])} artifacts on {len(images)} images", t)
+
+        report["headline"] = headline(report)
+        report["seconds"] = round(time.perf_counter() - start, 1)
+        write_json_atomic(tmp / "edgemb.json", bundle_info)
+        write_json_atomic(tmp / "report.json", report)
+        write_text_atomic(tmp / "report.md", report_markdown(report))
+
+    if android_demo is not None:
+        install_in_android_demo(out_dir, Path(android_demo))
+    return report
+
+
+def headline(report: dict) -> dict:
+    """The int8 accuracy drop vs fp32, per format: what a user looks at first."""
+    out = {}
+    for fp32_name, metrics in report["artifacts"].items():
+        int8_name = fp32_name.replace("model.", "model.int8.")
+        if ".int8." in fp32_name or int8_name not in report["artifacts"]:
+            continue
+        q = report["artifacts"][int8_name]
+        entry = {"size_ratio": q["size_bytes"] / metrics["size_bytes"], "top1_agreement": q["top1_agreement"],
+                 "sqnr_db": q["sqnr_db"]}
+        if "top1" in q:
+            entry["top1_drop_points"] = round(100 * (metrics["top1"] - q["top1"]), 2)
+        out[metrics["format"]] = entry
+    return out
+
+
+def install_in_android_demo(bundle: Path, app_dir: Path) -> Path:
+    """Copy the bundle's best .tflite (int8 if present) into the demo app's assets."""
+    source = bundle / "model.int8.tflite"
+    if not source.is_file():
+        source = bundle / "model.tflite"
+    if not source.is_file():
+        raise EdgembError(f"{bundle} has no .tflite to copy: export with --formats tflite")
+    if not (app_dir / "app").is_dir():
+        raise EdgembError(f"{app_dir} is not the android_demo project (no app/ folder)")
+    target = app_dir / "app" / "src" / "main" / "assets" / "model.tflite"
+    write_bytes_atomic(target, source.read_bytes())
+    return target

@@ -1,0 +1,48 @@
+"""TFLite export: rebuild the network in Keras from the same ArchSpec, copy the
+(BatchNorm-folded) weights, and convert with TFLiteConverter.
+
+Chosen by measurement (benchmarks/export_paths.md): this path gives NHWC with
+zero TRANSPOSE ops, every op in int8 with per-channel weights, and the best
+int8 accuracy of the paths tried. TensorFlow runs in a worker process of its own:
+torch's exporter and TensorFlow in one process have been seen to fail silently.
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgembError
+from ..models import MobileNet
+from .weights import folded_weights
+
+
+def convert_tflite(model: MobileNet, resolution: int, mean, std, calibration: np.ndarray | None,
+                   workdir: Path) -> dict[str, Path]:
+    """Write model.tflite (float32 in and out) and, given calibration pixels (uint8
+    N x R x R x 3), model.int8.tflite (uint8 in and out, int8 inside) into workdir;
+    return their paths by precision. Both take raw 0..255 RGB pixels: normalization
+    is inside the model, so MediaPipe (which refuses per-channel normalization
+    metadata) and a camera frame can feed them as they are."""
+    workdir = Path(workdir)
+    np.savez(workdir / "weights.npz", **folded_weights(model))
+    job = {"arch": model.spec.name, "alpha": model.spec.alpha, "num_classes": model.spec.num_classes,
+           "resolution": resolution, "mean": list(mean), "std": list(std),
+           "weights": str(workdir / "weights.npz"), "fp32": str(workdir / "model.tflite")}
+    if calibration is not None:
+        np.save(workdir / "calibration.npy", calibration)
+        job |= {"calibration": str(workdir / "calibration.npy"), "int8": str(workdir / "model.int8.tflite")}
+    (workdir / "tflite_job.json").write_text(json.dumps(job))
+    proc = subprocess.run([sys.executable, "-m", "edge_mobilenet.export.tflite_worker",
+                           str(workdir / "tflite_job.json")], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+        raise RuntimeError(f"TFLite conversion failed:\n{tail}")
+    paths = {"fp32": Path(job["fp32"])}
+    if calibration is not None:
+        paths["int8"] = Path(job["int8"])
+    for path in paths.values():
+        if not path.is_file() or path.stat().st_size == 0:
+            raise EdgembError(f"TFLite conversion wrote no {path.name}")
+    return paths

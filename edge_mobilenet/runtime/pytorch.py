@@ -1,0 +1,40 @@
+import numpy as np
+import torch
+
+from ..data.preprocess import normalize
+from ..errors import EdgembError
+from ..pretrained import load_state_dict
+from .base import Runner
+
+
+class TorchRunner(Runner):
+    """PyTorch eager fp32, from a run directory (its model.pt) or a checkpoint beside an edgemb.json."""
+    format = "pytorch"
+    precision = "fp32"
+
+    def __init__(self, path, threads=1):
+        super().__init__(path, threads)
+        weights = self.path / "model.pt" if self.path.is_dir() else self.path
+        if not weights.is_file():
+            raise EdgembError(f"{weights} is missing")
+        state = load_state_dict(weights)
+        state = state.get("model", state)  # a resume checkpoint (last.pt) keeps the weights under "model"
+        self.model = self.info.build_model()
+        try:
+            self.model.load_state_dict(state, strict=True)
+        except RuntimeError:
+            raise EdgembError(f"{weights} does not fit {self.info.arch} alpha={self.info.alpha:g} "
+                              f"with {self.info.num_classes} classes") from None
+        self.model.eval().to(memory_format=torch.channels_last)
+        r = self.info.resolution
+        self.input_shape = (1, 3, r, r)
+        self.input_dtype = np.dtype(np.float32)
+
+    def prepare(self, pixels):
+        return np.ascontiguousarray(normalize(pixels, self.info.preprocessing).transpose(2, 0, 1)[None])
+
+    def invoke(self, tensor):
+        torch.set_num_threads(self.threads)
+        with torch.inference_mode():
+            x = torch.from_numpy(tensor).contiguous(memory_format=torch.channels_last)
+            return self.model(x).softmax(1).numpy()

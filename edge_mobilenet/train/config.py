@@ -1,0 +1,49 @@
+"""What a training run is asked to do; recorded in edgemb.json and read back by --resume."""
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..data import DEFAULT_WORKERS
+from ..errors import EdgembError
+
+# Settings that may differ when a run is resumed: they do not change the results.
+RESUMABLE_CHANGES = {"workers"}
+
+
+@dataclass
+class TrainConfig:
+    data: str  # "fashion-mnist" or a folder of class subfolders
+    arch: str = "mobilenet_v2"
+    alpha: float = 1.0
+    resolution: int = 224
+    epochs: int = 10
+    batch_size: int = 64  # images per optimizer step, split across torchrun processes
+    lr: float = 0.05
+    schedule: str = "cosine"  # or "constant"
+    momentum: float = 0.9
+    weight_decay: float = 4e-5  # on conv and linear weights, not on BatchNorm or biases
+    label_smoothing: float = 0.1
+    min_crop_scale: float = 0.25  # smallest random crop, as a fraction of the image's area
+    val_fraction: float = 0.1  # held out from a folder without val/
+    train_subset: int | None = None  # train on a seeded random subset of this many images
+    pretrained: str | None = None  # "imagenet", or a run directory or checkpoint
+    freeze_backbone: bool = False
+    seed: int = 0
+    workers: int = DEFAULT_WORKERS  # threads decoding images; results do not depend on it
+    channels_last: bool = True  # memory format of the model and its inputs (faster on CPU)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def resumed_with(self, given: dict) -> "TrainConfig":
+        """This saved configuration, with the settings given again on resuming: those that
+        would change the results must equal the saved ones."""
+        differing = sorted(k for k, v in given.items() if k not in RESUMABLE_CHANGES and getattr(self, k) != v)
+        if differing:
+            saved = ", ".join(f"--{k.replace('_', '-')} {getattr(self, k)}" for k in differing)
+            raise EdgembError(f"--resume continues the run as it was started ({saved}): drop the "
+                              "differing options, or start a new run with another --out")
+        return replace(self, **{k: v for k, v in given.items() if k in RESUMABLE_CHANGES})

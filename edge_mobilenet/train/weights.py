@@ -1,0 +1,68 @@
+"""Starting weights (ImageNet or a user's checkpoint) and the files holding weights.
+
+Every load goes through pretrained.load_state_dict (torch.load with
+weights_only=True): a file that needs arbitrary objects unpickled is refused."""
+import io
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import EdgembError
+from ..io import write_bytes_atomic
+from ..pretrained import imagenet_class_names, imagenet_weights_path, load_state_dict
+from ..run import RUN_FILE, WEIGHTS_FILE, read_run_info
+
+CLASSIFIER_PREFIX = "classifier."
+
+
+def save_atomic(path: Path, obj) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def model_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    """The weights in a run directory, a model.pt or a last.pt, and the class names
+    when an edgemb.json beside them tells."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / WEIGHTS_FILE
+    if not path.is_file():
+        raise EdgembError(f"{path} does not exist: give a run directory or a .pt checkpoint")
+    state = load_state_dict(path)
+    if isinstance(state.get("model"), dict):  # a last.pt resume checkpoint
+        state = state["model"]
+    names = read_run_info(path.parent).class_names if (path.parent / RUN_FILE).is_file() else None
+    return state, names
+
+
+def starting_weights(pretrained: str, arch: str, alpha: float) -> tuple[dict[str, torch.Tensor], list[str] | None]:
+    if pretrained == "imagenet":
+        if arch != "mobilenet_v2" or alpha != 1.0:
+            raise EdgembError(f"ImageNet weights exist for mobilenet_v2 with alpha 1.0 only, not {arch} "
+                              f"alpha {alpha:g}: use --arch mobilenet_v2 --alpha 1.0, or drop --pretrained")
+        return load_state_dict(imagenet_weights_path()), imagenet_class_names()
+    return model_weights(Path(pretrained))
+
+
+def load_starting_weights(model: nn.Module, pretrained: str, arch: str, alpha: float,
+                          class_names: list[str]) -> bool:
+    """Load `pretrained` into `model`, keeping its fresh classifier when the classes
+    differ. Returns whether the classifier was replaced."""
+    state, names = starting_weights(pretrained, arch, alpha)
+    own = model.state_dict()
+    replace = names != class_names if names is not None else any(
+        k.startswith(CLASSIFIER_PREFIX) and k in own and v.shape != own[k].shape for k, v in state.items())
+    if replace:
+        state = {k: v for k, v in state.items() if not k.startswith(CLASSIFIER_PREFIX)}
+    mismatched = [k for k, v in state.items() if k in own and v.shape != own[k].shape]
+    missing = [k for k in own if k not in state and not (replace and k.startswith(CLASSIFIER_PREFIX))]
+    unexpected = [k for k in state if k not in own]
+    if mismatched or missing or unexpected:
+        first = (mismatched or missing or unexpected)[0]
+        raise EdgembError(f"{pretrained} does not fit {arch} alpha {alpha:g} ({len(mismatched)} mismatched, "
+                          f"{len(missing)} missing, {len(unexpected)} unexpected tensors, e.g. {first}): "
+                          "give weights of the same architecture and width")
+    model.load_state_dict(state, strict=False)
+    return replace

@@ -1,0 +1,20 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# A small MobileNetV2 trained for real on Fashion-MNIST: a randomly initialised
+# network is meaningless for int8 parity (its activations collapse with depth).
+FASHION_RUN_ARGS = ["--data", "fashion-mnist", "--arch", "mobilenet_v2", "--alpha", "0.35",
+                    "--resolution", "32", "--epochs", "2", "--train-subset", "4000", "--batch-size", "64",
+                    "--lr", "0.1", "--seed", "0"]
+
+
+@pytest.fixture(scope="session")
+def fashion_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("fashion") / "run"
+    result = subprocess.run([sys.executable, "-m", "edge_mobilenet.cli", "train", *FASHION_RUN_ARGS,
+                             "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out

@@ -1,0 +1,227 @@
+"""`edgemb export`: real conversions of a trained Fashion-MNIST model, checked with the
+real runtimes (ONNX Runtime, LiteRT) and MediaPipe's ImageClassifier."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from edge_mobilenet.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
+from edge_mobilenet.export.metadata import read_metadata
+from edge_mobilenet.export.validate import tflite_ops
+from edge_mobilenet.runtime import load_runner
+from tests.photos import PHOTO_DIR
+
+EDGEMB = [sys.executable, "-m", "edge_mobilenet.cli"]
+
+
+def edgemb(*args, cwd=None):
+    return subprocess.run([*EDGEMB, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=900)
+
+
+def one_line_error(result) -> str:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def bundle(fashion_run, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "bundle"
+    result = edgemb("export", fashion_run, "--int8", "--out", out, "--val-samples", 500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+def test_bundle_has_every_artifact_and_a_report(bundle):
+    names = {p.name for p in bundle.iterdir()}
+    assert names == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "labels.txt",
+                     "edgemb.json", "report.json", "report.md"}
+    info = json.loads((bundle / "edgemb.json").read_text())
+    assert info["class_names"][0] == "T-shirt/top" and info["export"]["opset"] >= 17
+    assert (bundle / "labels.txt").read_text().splitlines() == info["class_names"]
+    assert not (bundle / "model.onnx.data").exists()  # weights inside the .onnx
+
+
+def test_fp32_artifacts_match_pytorch_and_int8_stays_close(bundle):
+    report = json.loads((bundle / "report.json").read_text())
+    artifacts = report["artifacts"]
+    for name in ("model.onnx", "model.tflite"):
+        assert artifacts[name]["max_abs_diff"] < 1e-4
+        assert artifacts[name]["top1"] == pytest.approx(report["pytorch"]["top1"], abs=0.002)
+    for name in ("model.int8.onnx", "model.int8.tflite"):
+        assert artifacts[name]["top1_agreement"] >= 0.95
+        assert artifacts[name]["sqnr_db"] >= 20
+    for fmt in ("onnx", "tflite"):
+        assert report["headline"][fmt]["top1_drop_points"] <= 2.0
+        assert report["headline"][fmt]["size_ratio"] < 0.45
+    assert "int8 vs fp32" in (bundle / "report.md").read_text()
+
+
+def test_int8_tflite_is_all_int8_nhwc_with_uint8_pixels_in(bundle):
+    census, problems = tflite_ops(bundle / "model.int8.tflite")
+    assert problems == []
+    assert census["TRANSPOSE"] == 0 and census["DEQUANTIZE"] == 0 and census["QUANTIZE"] <= 2
+    runner = load_runner(bundle / "model.int8.tflite")
+    details = runner.interpreter.get_input_details()[0]
+    assert runner.input_shape == (1, 32, 32, 3) and details["dtype"] == np.uint8
+    assert details["quantization"] == (1.0, 0)  # raw camera pixels go in as they are
+    fp32 = load_runner(bundle / "model.tflite")
+    assert fp32.input_dtype == np.float32 and tflite_ops(bundle / "model.tflite")[0]["TRANSPOSE"] == 0
+
+
+@pytest.mark.parametrize("name", ["model.tflite", "model.int8.tflite"])
+def test_tflite_carries_what_the_android_app_reads(bundle, name):
+    meta = read_metadata((bundle / name).read_bytes())  # the app's own rules: raises if unusable
+    assert meta["labels"] == CLASS_NAMES
+    assert meta["input"]["shape"] == [1, 32, 32, 3] and meta["output"]["shape"] == [1, 10]
+    assert meta["preprocessing"] == {"resize": 32, "crop": 32}
+    if meta["input"]["dtype"] == "float32":  # raw pixels as floats: normalization is inside
+        assert meta["input"]["normalization"] == {"mean": [0.0], "std": [1.0]}
+
+
+def test_int8_onnx_is_qdq_per_channel(bundle):
+    import onnx
+
+    graph = onnx.load(str(bundle / "model.int8.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    weight_scales = [i for i in graph.initializer if i.name.endswith("_scale") and len(i.dims) == 1 and i.dims[0] > 1]
+    assert weight_scales, "per-channel weight scales"
+    zero_points = {i.data_type for i in graph.initializer if i.name.endswith("_zero_point")}
+    assert onnx.TensorProto.UINT8 in zero_points  # uint8 activations
+
+
+def test_mediapipe_classifies_with_the_exported_models(bundle, tmp_path):
+    """MediaPipe's ImageClassifier, the client Android apps use, loads each exported
+    model, names the classes and agrees with `edgemb predict` on top-1."""
+    from PIL import Image
+
+    images, labels = load_fashion_mnist("test")
+    paths = []
+    for i in range(6):
+        paths.append(tmp_path / f"item{i}.png")
+        Image.fromarray(images[i]).convert("RGB").save(paths[-1])
+    for model in ("model.tflite", "model.int8.tflite"):
+        predict = edgemb("predict", bundle / model, *paths, "--json", "--top-k", "1")
+        assert predict.returncode == 0, predict.stderr
+        ours = [p["predictions"][0]["class"] for p in json.loads(predict.stdout)]
+        result = subprocess.run([sys.executable, "-c", MEDIAPIPE_CLASSIFY, str(bundle / model), *map(str, paths)],
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        theirs = json.loads(result.stdout)
+        assert set(theirs) <= set(CLASS_NAMES)
+        assert theirs == ours
+
+
+MEDIAPIPE_CLASSIFY = r'''
+import json, sys
+import mediapipe as mp
+from mediapipe.tasks.python import vision
+from mediapipe.tasks.python.core.base_options import BaseOptions
+options = vision.ImageClassifierOptions(base_options=BaseOptions(model_asset_path=sys.argv[1]), max_results=1)
+with vision.ImageClassifier.create_from_options(options) as classifier:
+    results = [classifier.classify(mp.Image.create_from_file(path)) for path in sys.argv[2:]]
+print(json.dumps([r.classifications[0].categories[0].category_name for r in results]))
+'''
+
+
+def test_android_demo_gets_the_int8_model(bundle, tmp_path):
+    from edge_mobilenet.export.bundle import install_in_android_demo
+
+    app = tmp_path / "android_demo"
+    (app / "app").mkdir(parents=True)
+    target = install_in_android_demo(bundle, app)
+    assert target == app / "app/src/main/assets/model.tflite"
+    assert target.read_bytes() == (bundle / "model.int8.tflite").read_bytes()
+
+
+# Bad input: one clear line, non-zero exit, nothing half-written.
+
+def test_missing_run_dir(tmp_path):
+    assert "not a run directory" in one_line_error(edgemb("export", tmp_path / "nope"))
+
+
+def test_half_written_run_dir(fashion_run, tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copy(fashion_run / "model.pt", run)
+    assert "edgemb.json is missing" in one_line_error(edgemb("export", run, "--out", tmp_path / "b"))
+    (run / "edgemb.json").write_text('{"arch": "mobilenet_v2", "alpha"')  # cut off mid-write
+    assert "damaged" in one_line_error(edgemb("export", run, "--out", tmp_path / "b"))
+    assert not (tmp_path / "b").exists()
+
+
+def test_checkpoint_from_another_architecture(fashion_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(fashion_run, run)
+    info = json.loads((run / "edgemb.json").read_text())
+    info["class_names"] = info["class_names"][:5]
+    info["num_classes"] = 5
+    (run / "edgemb.json").write_text(json.dumps(info))
+    assert "does not fit" in one_line_error(edgemb("export", run, "--out", tmp_path / "b"))
+    info = json.loads((fashion_run / "edgemb.json").read_text()) | {"arch": "mobilenet_v1"}
+    (run / "edgemb.json").write_text(json.dumps(info))
+    assert "does not fit mobilenet_v1" in one_line_error(edgemb("export", run, "--out", tmp_path / "b"))
+    assert not (tmp_path / "b").exists()
+
+
+def test_existing_output_needs_force(fashion_run, tmp_path):
+    out = tmp_path / "b"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert "--force" in one_line_error(edgemb("export", fashion_run, "--out", out))
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+def test_empty_calibration_folder(fashion_run, tmp_path):
+    empty = tmp_path / "photos"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("not an image")
+    line = one_line_error(edgemb("export", fashion_run, "--int8", "--calib-data", empty, "--out", tmp_path / "b"))
+    assert "image" in line
+    assert not (tmp_path / "b").exists() and [p.name for p in tmp_path.iterdir()] == ["photos"]
+
+
+def test_bad_formats():
+    result = edgemb("export", "anything", "--formats", "onnx,coreml")
+    assert result.returncode == 2 and "--formats" in one_line_error(result)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="needs root to mount a small tmpfs")
+def test_disk_full_leaves_nothing(fashion_run, tmp_path):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=600k", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("cannot mount tmpfs here")
+    try:
+        result = edgemb("export", fashion_run, "--out", disk / "bundle", "--formats", "onnx")
+        assert "No space left on device" in one_line_error(result)
+        assert list(disk.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(disk)])
+
+
+def test_photos_calibrate_a_pretrained_run(tmp_path):
+    """An ImageNet run has no data of its own: a folder of real photos calibrates and validates it."""
+    run = tmp_path / "imagenet"
+    result = edgemb("pretrained", "mobilenet_v2", "--out", run)
+    assert result.returncode == 0, result.stderr
+    line = one_line_error(edgemb("export", run, "--int8", "--out", tmp_path / "b"))
+    assert "--calib-data" in line
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for p in list(PHOTO_DIR.glob("*.png"))[:12]:
+        shutil.copy(p, photos)
+    result = edgemb("export", run, "--int8", "--formats", "tflite", "--calib-data", photos,
+                    "--out", tmp_path / "b")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "fewer than 100" in result.stderr  # the warning for a small calibration set
+    report = json.loads((tmp_path / "b" / "report.json").read_text())
+    assert report["labelled"] is False and report["artifacts"]["model.tflite"]["max_abs_diff"] < 1e-4

@@ -1,0 +1,105 @@
+"""`edgemb train` as users run it: a real process, killed and resumed; under torchrun."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from edge_mobilenet.pretrained import load_state_dict
+from edge_mobilenet.run import load_run
+from tests.test_data_folder import CLASSES, fashion_folder
+
+EDGEMB = [sys.executable, "-m", "edge_mobilenet.cli"]
+TINY = ["--alpha", "0.35", "--resolution", "32", "--batch-size", "16", "--lr", "0.02", "--min-crop-scale", "0.6",
+        "--val-fraction", "0.25", "--workers", "1"]
+
+
+def edgemb(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([*EDGEMB, *map(str, args)], capture_output=True, text=True, timeout=900, **kw)
+
+
+def one_line_error(result) -> str:
+    assert result.returncode != 0 and "Traceback" not in result.stderr, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.stderr
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return fashion_folder(tmp_path_factory.mktemp("data") / "fashion4", per_class=40)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--data", "no/such/folder"], "does not exist"),
+    (["--pretrained", "imagenet"], "ImageNet weights exist for mobilenet_v2 with alpha 1.0 only"),
+    (["--batch-size", "1"], "Invalid value for '--batch-size'"),
+])
+def test_bad_input_is_one_clear_line(folder, tmp_path, args, message):
+    result = edgemb("train", "--data", folder, *TINY, "--epochs", "1", "--out", tmp_path / "run", *args)
+    assert message in one_line_error(result)
+    assert not (tmp_path / "run").exists()
+
+
+def test_training_reports_skipped_files_and_the_best_epoch(folder, tmp_path):
+    result = edgemb("train", "--data", folder, *TINY, "--epochs", "2", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if line.startswith("Warning: skipped 3 file(s)")]
+    assert len(warning) == 1 and "truncated.jpg" in warning[0]
+    lines = result.stdout.splitlines()
+    assert lines[0] == "120 training and 40 validation images, 4 classes"
+    assert [line.split(":")[0] for line in lines[1:3]] == ["Epoch 1", "Epoch 2"]
+    best = json.loads((tmp_path / "run" / "edgemb.json").read_text())["best"]
+    assert lines[3].startswith(f"Best validation top-1: {100 * best['val_top1']:.2f}% (epoch {best['epoch']})")
+
+
+def wait_for(path: Path, process: subprocess.Popen, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_weights(folder, tmp_path):
+    args = ["train", "--data", folder, *TINY, "--epochs", "3"]
+    assert edgemb(*args, "--out", tmp_path / "straight").returncode == 0
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([*EDGEMB, *map(str, args), "--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(killed / "last.pt", process)  # epoch 1 finished; epoch 2 is under way
+    process.send_signal(signal.SIGKILL)
+    assert process.wait() == -signal.SIGKILL
+    assert load_state_dict(killed / "last.pt")["epoch"] < 3
+    assert not [p for p in killed.iterdir() if p.name.startswith(".")]  # no half-written file is left visible
+    result = edgemb("train", "--resume", "--out", killed, "--workers", "2")
+    assert result.returncode == 0, result.stderr
+    straight, resumed = (load_state_dict(run / "model.pt") for run in (tmp_path / "straight", killed))
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    straight, resumed = (load_state_dict(run / "last.pt") for run in (tmp_path / "straight", killed))
+    assert all(torch.equal(straight["model"][k], resumed["model"][k]) for k in straight["model"])
+    assert straight["history"][-1]["val_loss"] == resumed["history"][-1]["val_loss"]
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes(folder, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                             "-m", "edge_mobilenet.cli", "train", "--data", str(folder), *TINY, "--epochs", "8",
+                             "--out", str(out)], capture_output=True, text=True, timeout=900, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("Epoch 8:") == 1  # only the first process reports
+    info, _ = load_run(out)
+    assert info.extra["processes"] == 2 and info.class_names == sorted(CLASSES)
+    history = json.loads((out / "history.json").read_text())
+    assert [h["train_images"] for h in history] == [112] * 8  # 2 x 8 per step, 7 steps: each image once at most
+    assert info.extra["best"]["val_top1"] >= 0.6  # it learns: 4 classes, chance is 0.25
+    assert sorted(p.name for p in out.iterdir()) == ["curves.png", "edgemb.json", "history.json", "last.pt",
+                                                     "model.pt"]

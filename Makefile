@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := dataset-fashion-mnist kotlin junit4 qemu-user-static binfmt-support chromium openssh-server
 
-.PHONY: setup system-packages test test-fast android-test demo clean
+.PHONY: setup system-packages test test-fast android-test demo train-bench clean
 
 setup: $(STAMP)
 
@@ -53,8 +53,12 @@ $(ANDROID_SAMPLES)/.built: android_demo/tools/sample_models.py edge_mobilenet/ex
 	touch $@
 
 demo: setup system-packages
-	$(VENV)/bin/edgemb profile --arch mobilenet_v1
-	$(VENV)/bin/edgemb profile --arch mobilenet_v2
+	$(VENV)/bin/edgemb demo
+
+# Training speed (channels-last vs not) and Fashion-MNIST accuracy against time: benchmarks/results/train_*.
+train-bench: setup system-packages
+	$(PY) benchmarks/train_speed.py
+	$(PY) benchmarks/train_fashion.py
 
 clean:
 	rm -rf $(VENV) export/ runs/ .pytest_cache

@@ -1,6 +1,7 @@
 """The `edgemb` command line. Commands parse arguments, call the library and print."""
 import json
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -11,6 +12,10 @@ from .models import ARCHS
 ALPHA = click.FloatRange(0.05, 4.0, min_open=False)
 RESOLUTION = click.IntRange(32, 2048)
 NUM_CLASSES = click.IntRange(2, 100_000)
+# `edgemb demo`'s defaults, chosen by measurement (benchmarks/results/train_results.md):
+# fine-tuning the ImageNet weights for one epoch at 64x64 reached 92.1% in under 4 minutes.
+DEMO_RESOLUTION = 64
+DEMO_EPOCHS = 1
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -203,6 +208,86 @@ def pretrained(name, out, force):
     info = write_pretrained_run(name, out, force)
     click.echo(f"{name} with ImageNet weights ({info.num_classes} classes, {info.resolution}x{info.resolution}) "
                f"written to {out}/")
+
+
+@cli.command()
+@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="MODEL...")
+@click.option("--device", type=click.Choice(["cpu", "arm64"]), default="cpu", show_default=True,
+              help="arm64: natively on an ARM64 host, over SSH with --host, else emulated with QEMU.")
+@click.option("--host", help="user@machine[:port]: run on that machine over SSH.")
+@click.option("--cpu", default="neoverse-n1", show_default=True,
+              help="The CPU QEMU emulates for --device arm64 (neoverse-n1, or cortex-a72: no dot product).")
+@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--runs", type=click.IntRange(1, 1_000_000), default=50, show_default=True, help="Timed runs.")
+@click.option("--warmup", type=click.IntRange(0, 1_000_000), default=5, show_default=True,
+              help="Untimed runs first.")
+@click.option("--timeout", type=click.FloatRange(1, min_open=False), default=900, show_default=True,
+              help="Seconds one model may take on the target.")
+@click.option("--compare-conv", is_flag=True,
+              help="Also run each model's standard-conv twin: the cost formula against measurement.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write everything as JSON to this file.")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML page (tables and plots) to this file.")
+def bench(models, device, host, cpu, threads, runs, warmup, timeout, compare_conv, json_file, report):
+    """Latency, MACs, memory, per-op time and parity of MODELs (.tflite, .onnx, a run directory
+    or .pt, or an export bundle folder: all its models) on a CPU or an ARM64 target."""
+    from .bench.harness import Settings, benchmark, count_steps, open_models
+    from .bench.report import html_page, print_bench, progress_bar
+    from .bench.targets import get_target
+    from .io import write_json_atomic, write_text_atomic
+
+    runners = open_models(models, threads)
+    with progress_bar() as bar:
+        task = bar.add_task("target", total=None)
+        target = get_target(device, host, cpu, timeout, progress=lambda done, total, step: bar.update(
+            task, completed=done, total=total, description=step))
+        bar.reset(task, total=count_steps(runners, compare_conv))
+        record = benchmark(runners, target, Settings(threads, runs, warmup), compare_conv,
+                           progress=lambda step, done: bar.update(task, completed=done, description=step))
+    if json_file:
+        write_json_atomic(json_file, record)
+    if report:
+        write_text_atomic(report, html_page(record))
+    print_bench(record)
+    for path, what in ((json_file, "JSON"), (report, "HTML report")):
+        if path:
+            click.echo(f"{what} written to {path}")
+
+
+@cli.command()
+@click.option("--arch", type=click.Choice(["mobilenet_v1", "mobilenet_v2"]), default="mobilenet_v2",
+              show_default=True)
+@click.option("--alpha", type=ALPHA, default=1.0, show_default=True, help="Width multiplier.")
+@click.option("--resolution", type=RESOLUTION, default=DEMO_RESOLUTION, show_default=True)
+@click.option("--epochs", type=click.IntRange(1, 1000), default=DEMO_EPOCHS, show_default=True)
+@click.option("--train-subset", type=click.IntRange(100, 60_000),
+              help="Train on this many of the 60k Fashion-MNIST images [default: all].")
+@click.option("--pretrained/--scratch", default=True, show_default=True,
+              help="Fine-tune from the ImageNet weights (mobilenet_v2 at alpha 1.0 only).")
+@click.option("--name", default="demo", show_default=True, help="Writes runs/NAME and export/NAME.")
+@click.option("--arm64/--no-arm64", default=True, show_default=True, help="Also benchmark on emulated ARM64.")
+@click.option("--android-demo", type=click.Path(path_type=Path), default=Path("android_demo"), show_default=True,
+              help="Copy the int8 .tflite into this app project (skipped when the folder is absent).")
+def demo(arch, alpha, resolution, epochs, train_subset, pretrained, name, arm64, android_demo):
+    """Train, export, check and benchmark a MobileNet on Fashion-MNIST; one HTML report at the end."""
+    from .demo import DemoPlan, run_demo
+
+    if pretrained and (arch != "mobilenet_v2" or alpha != 1.0):
+        raise click.BadParameter("ImageNet weights exist for mobilenet_v2 at alpha 1.0 only: "
+                                 "pass --scratch to train another arch or width", param_hint="'--pretrained'")
+    plan = DemoPlan(arch, alpha, resolution, epochs, train_subset, pretrained, Path("runs") / name,
+                    Path("export") / name, arm64, android_demo if (android_demo / "app").is_dir() else None)
+    start = time.perf_counter()
+    report = run_demo(plan, log=lambda line: click.secho(line, bold=True, err=True))
+    click.echo(f"\nDemo finished in {(time.perf_counter() - start) / 60:.1f} min. Where things are:")
+    click.echo(f"  report (open in a browser)  {report}")
+    click.echo(f"  training run                {plan.run_dir}/  (model.pt, history.json, curves.png)")
+    click.echo(f"  export bundle               {plan.bundle}/  (model*.onnx, model*.tflite, report.md)")
+    click.echo(f"  benchmarks                  {plan.bundle}/bench-*.html and bench-*.json")
+    if plan.android_demo:
+        click.echo(f"  Android app model           {plan.android_demo}/app/src/main/assets/model.tflite "
+                   "(int8; see android_demo/README.md)")
 
 
 def main():

@@ -102,10 +102,13 @@ def layer_costs(model: nn.Module, resolution: int) -> list[LayerCost]:
     device = next(model.parameters()).device
     handles = [m.register_forward_hook(record(name)) for name, m in model.named_modules()
                if isinstance(m, (nn.Conv2d, nn.Linear))]
+    training = model.training
+    model.eval()  # BatchNorm must neither update its statistics nor see a 1x1 batch of one
     try:
         with torch.no_grad():
             model(torch.zeros(1, 3, resolution, resolution, device=device))
     finally:
+        model.train(training)
         for h in handles:
             h.remove()
     return layers

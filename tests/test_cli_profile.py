@@ -22,6 +22,12 @@ def test_profile_json_schema_and_numbers():
     assert {"dw_macs", "pw_macs", "standard_macs", "ratio", "formula_ratio"} <= set(d["separable"][0])
 
 
+def test_profile_smallest_resolution():
+    r = run("profile", "--arch", "mobilenet_v2", "--alpha", "0.35", "--resolution", "32", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["layers"][-2]["out_size"] == 1
+
+
 def test_profile_table_shows_totals_and_pairs():
     r = run("profile", "--arch", "mobilenet_v2", "--alpha", "0.5", "--resolution", "160")
     assert r.returncode == 0, r.stderr

@@ -145,3 +145,12 @@ def test_runs_are_not_overwritten_and_resume_keeps_the_settings(folder, tmp_path
     assert config.resumed_with({"lr": 0.02, "workers": 1}).workers == 1
     with pytest.raises(EdgembError, match="holds no run to resume"):
         train(config, tmp_path / "nothing", resume=True)
+
+
+def test_freeze_backbone_trains_the_classifier_only(folder, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    train(TrainConfig(data=str(folder), epochs=1, **TINY), first)
+    train(TrainConfig(data=str(folder), epochs=1, pretrained=str(first), freeze_backbone=True, **TINY), second)
+    before, after = (load_state_dict(run / "last.pt")["model"] for run in (first, second))
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed == {"classifier.1.weight", "classifier.1.bias"}  # BatchNorm statistics frozen too

@@ -18,8 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..cost import LayerCost, Profile, profile
-from ..data.fashion_mnist import load_fashion_mnist
-from ..data.preprocess import preprocess
+from ..data.fashion_mnist import load_fashion_mnist, preprocess_gray
 from ..errors import EdgembError
 from ..run import RUN_FILE, WEIGHTS_FILE, RunInfo
 from ..runtime import Runner, load_runner
@@ -34,7 +33,8 @@ KINDS = ("conv", "depthwise", "pointwise", "linear", "other")
 
 @dataclass(frozen=True)
 class Settings:
-    """Defaults in the spirit of TFLite's benchmark_model: one thread, 50 timed runs."""
+    """Defaults in the spirit of TFLite's benchmark_model: one thread, 50 timed runs.
+    profile_ops: per-op times too, from runs of their own after the timed ones."""
     threads: int = 1
     runs: int = 50
     warmup: int = 5
@@ -74,8 +74,7 @@ def parity_pixels(info: RunInfo, count: int = PARITY_IMAGES) -> np.ndarray:
     """The fixed real inputs every target runs: the first Fashion-MNIST test images,
     through the run's own preprocessing (uint8 N x R x R x 3)."""
     images, _ = load_fashion_mnist("test")
-    return np.stack([preprocess(np.repeat(image[:, :, None], 3, axis=2), info.preprocessing)
-                     for image in images[:count]])
+    return preprocess_gray(images[:count], info.preprocessing)
 
 
 def latency_stats(samples_ms: list[float]) -> dict:
@@ -85,20 +84,17 @@ def latency_stats(samples_ms: list[float]) -> dict:
             "samples": [round(float(x), 4) for x in ms]}
 
 
-def model_size(runner: Runner) -> int:
-    weights = runner.path / WEIGHTS_FILE if runner.path.is_dir() else runner.path
-    return weights.stat().st_size
-
-
 def label(path: Path) -> str:
     return path.name if path.is_dir() else f"{path.parent.name}/{path.name}"
 
 
 # Per-op timings -> our layers. Conv and fully connected ops run in the order of the
-# network's layers in every runtime, so the i-th such op computes the i-th layer of the
-# cost profile, provided the counts agree and every op can compute its layer (XNNPACK
-# runs a 1x1 conv as "Fully Connected ... GEMM"; ONNX's Conv is any conv). Otherwise
-# the op names alone give the kind, and "conv" then includes the pointwise convs.
+# network's layers in every runtime, so the last len(layers) such ops compute the
+# layers one to one, provided every op can compute its layer (XNNPACK runs a 1x1 conv
+# as "Fully Connected ... GEMM"; ONNX's Conv is any conv). Ops before them are the
+# input normalization the int8 export builds in (a 1x1 depthwise conv), counted as
+# "other". Where ops and layers do not match, the op names alone give the kind, and
+# "conv" then includes the pointwise convs.
 LINEAR_OP_WORDS = ("fully_connected", "fully connected", "gemm", "matmul", "addmm")
 LAYERS_AN_OP_CAN_BE = {"depthwise": {"depthwise"}, "conv": {"conv", "pointwise", "depthwise"},
                        "linear": {"pointwise", "linear"}}
@@ -121,10 +117,10 @@ def assign_layers(ops: list[dict], layers: list[LayerCost]) -> list[LayerCost | 
     the layers cannot be matched one to one."""
     families = [op_family(op["op"]) for op in ops]
     with_macs = [i for i, family in enumerate(families) if family]
-    if len(with_macs) != len(layers):
+    if len(with_macs) < len(layers):
         return None
     assigned: list[LayerCost | None] = [None] * len(ops)
-    for i, layer in zip(with_macs, layers):
+    for i, layer in zip(with_macs[len(with_macs) - len(layers):], layers):
         if layer.kind not in LAYERS_AN_OP_CAN_BE[families[i]]:
             return None
         assigned[i] = layer
@@ -135,23 +131,25 @@ def rollup_ops(ops: list[dict], cost: Profile) -> dict:
     """Per-op timings (ms per inference) rolled up per op type, per layer kind (with
     MACs and achieved GMAC/s) and, where the ops map onto our layers, per layer."""
     assigned = assign_layers(ops, cost.layers)
+    if assigned:
+        kinds = [layer.kind if layer else "other" for layer in assigned]
+    else:
+        kinds = [op_family(op["op"]) or "other" for op in ops]
     by_op: dict[str, dict] = {}
     by_kind = {kind: {"ms": 0.0, "macs": 0, "count": 0} for kind in KINDS}
-    for i, op in enumerate(ops):
+    for op, kind in zip(ops, kinds):
         entry = by_op.setdefault(op["op"], {"op": op["op"], "count": 0, "ms": 0.0})
         entry["count"] += 1
         entry["ms"] += op["ms"]
-        layer = assigned[i] if assigned else None
-        kind = layer.kind if layer else (op_family(op["op"]) or "other")
-        by_kind[kind]["ms"] += op["ms"]
         by_kind[kind]["count"] += 1
+        by_kind[kind]["ms"] += op["ms"]
     if assigned:
         for layer in cost.layers:
             by_kind[layer.kind]["macs"] += layer.macs
     total = sum(op["ms"] for op in ops)
     for entry in by_kind.values():
         entry["share"] = entry["ms"] / total if total else 0.0
-        entry["gmacs_per_s"] = gmacs_per_s(entry["macs"], entry["ms"]) if assigned and entry["macs"] else None
+        entry["gmacs_per_s"] = gmacs_per_s(entry["macs"], entry["ms"]) if entry["macs"] else None
     layer_rows = None
     if assigned:
         layer_rows = [{"name": layer.name, "kind": layer.kind, "macs": layer.macs, "ms": op["ms"],
@@ -185,7 +183,7 @@ def bench_model(runner: Runner, target, settings: Settings, pixels: np.ndarray) 
         "precision": runner.precision, "interpreter": run["interpreter"],
         "arch": info.arch, "alpha": info.alpha, "resolution": info.resolution, "num_classes": info.num_classes,
         "input": {"shape": [int(d) for d in runner.input_shape], "dtype": runner.input_dtype.name},
-        "latency_ms": latency, "macs": cost.macs, "params": cost.params, "size_bytes": model_size(runner),
+        "latency_ms": latency, "macs": cost.macs, "params": cost.params, "size_bytes": runner.size_bytes,
         "gmacs_per_s": gmacs_per_s(cost.macs, latency["median"]), "peak_rss_bytes": run["peak_rss_bytes"],
         "parity": {"images": len(pixels), "max_abs_diff": float(np.abs(outputs - host).max()),
                    "top1_agreement": float((outputs.argmax(1) == host.argmax(1)).mean())},
@@ -239,9 +237,6 @@ def conv_comparison(result: dict, twin: dict) -> dict:
         theirs = [t for _, t in selected]
         theoretical[key] = ratio(sum(t.macs for t in theirs), sum(layer.macs for layer in ours))
         measured[key] = ratio(time_of(theirs, twin_ms), time_of(ours, ms))
-    if result["op_profile"] and twin["op_profile"]:
-        other_ms = [r["op_profile"]["by_kind"].get("other", {}).get("ms") for r in (result, twin)]
-        measured["other"] = ratio(other_ms[1], other_ms[0])
 
     layers = []
     for (dw, pw), standard in separable:
@@ -273,9 +268,18 @@ def count_steps(runners: list[Runner], compare_conv: bool) -> int:
 
 def benchmark(runners: list[Runner], target, settings: Settings, compare_conv: bool = False,
               progress: Callable[[str, int], None] = lambda description, done: None) -> dict:
-    """The whole record: the target, the settings, one result per model and, with
-    compare_conv, each model set against its standard-conv twin. `progress` hears
-    each step's description and the steps done so far before it starts."""
+    """The `--json` record. `progress` hears each step's description and the number of
+    steps done before it starts (count_steps in all).
+
+    schema, device {name, machine (cpu, cores, arch, how, ...), emulated}, settings,
+    results [{model, label, format, precision, interpreter, arch, alpha, resolution,
+    num_classes, input, latency_ms {median, p90, min, mean, std, samples}, macs, params,
+    size_bytes, gmacs_per_s, peak_rss_bytes, parity {images, max_abs_diff, top1_agreement},
+    op_profile {total_ms, layers_mapped, by_op, by_kind, layers} or null, and with
+    compare_conv, conv_comparison {twin (a result), theoretical_mac_ratio and
+    measured_latency_ratio (each {model, separable, depthwise, pointwise, unchanged}),
+    layers (per depthwise + pointwise pair)}}], conv_comparison: the first result's, or null.
+    """
     for runner in runners:  # say what cannot work before any work
         if compare_conv:
             twin_info(runner.info)

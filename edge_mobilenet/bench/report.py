@@ -13,25 +13,30 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,  # noqa: E402
+                           TimeRemainingColumn)
 from rich.table import Table  # noqa: E402
+from rich.text import Text  # noqa: E402
 
 KIND_NAMES = {"conv": "standard conv", "depthwise": "depthwise", "pointwise": "pointwise",
               "linear": "fully connected", "other": "other ops"}
 KIND_COLORS = {"conv": "#d62728", "depthwise": "#1f77b4", "pointwise": "#2ca02c", "linear": "#9467bd",
                "other": "#b0b0b0"}
-# (key in theoretical_mac_ratio / measured_latency_ratio, what it compares)
-COMPARISON_ROWS = [("model", "whole model"),
-                   ("separable", "depthwise + pointwise -> standard conv"),
-                   ("depthwise", "depthwise alone -> standard conv"),
-                   ("pointwise", "pointwise alone -> standard conv"),
-                   ("unchanged", "layers both share (stem, expansions, classifier)"),
-                   ("other", "ops without MACs (add, pool, softmax...)")]
+# (key in theoretical_mac_ratio / measured_latency_ratio, what it compares, short name for plots)
+COMPARISON_ROWS = [("model", "whole model", "whole model"),
+                   ("separable", "depthwise + pointwise -> standard conv", "DW + PW"),
+                   ("depthwise", "depthwise alone -> standard conv", "DW alone"),
+                   ("pointwise", "pointwise alone -> standard conv", "PW alone"),
+                   ("unchanged", "layers both share (stem, expansions, classifier)", "shared layers")]
 
 
 # Numbers as people read them
 
-def millions(n: float) -> str:
-    return f"{n / 1e6:,.1f}M"
+def count(n: float) -> str:
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
+        if n >= size:
+            return f"{n / size:,.{1 if n >= 10 * size else 2}f}{unit}"
+    return f"{n:,.0f}"
 
 
 def mebibytes(n: float | None) -> str:
@@ -58,64 +63,78 @@ def settings_line(record: dict) -> str:
     return f"{s['threads']} thread(s), {s['runs']} timed runs after {s['warmup']} warm-up runs"
 
 
-def latency_cells(record: dict, result: dict) -> list[str]:
-    """median, p90, min, mean ± std: in ms, or relative to the first model's median when emulated."""
-    lat = result["latency_ms"]
+def latency_rows(record: dict) -> tuple[list[str], list[list[str]]]:
+    """In ms with achieved GMAC/s, or, on an emulated device, relative to the first model."""
+    results = record["results"]
     if record["device"]["emulated"]:
-        base = record["results"][0]["latency_ms"]["median"]
-        return [times(lat[key] / base) for key in ("median", "p90", "min", "mean")] + ["–"]
-    return [number(lat["median"], 3), number(lat["p90"], 3), number(lat["min"], 3),
-            f"{lat['mean']:.3f} ± {lat['std']:.3f}"]
+        base = results[0]["latency_ms"]["median"]
+        header = ["model", "runtime", "median (relative)", "p90 (rel.)", "min (rel.)", "mean (rel.)"]
+        rows = [[r["label"], f"{r['format']} {r['precision']}",
+                 *(times(r["latency_ms"][key] / base) for key in ("median", "p90", "min", "mean"))]
+                for r in results]
+        return header, rows
+    header = ["model", "runtime", "median ms", "p90", "min", "mean", "std", "GMAC/s"]
+    rows = [[r["label"], f"{r['format']} {r['precision']}",
+             *(number(r["latency_ms"][key], 3) for key in ("median", "p90", "min", "mean", "std")),
+             number(r["gmacs_per_s"])] for r in results]
+    return header, rows
 
 
-def latency_header(record: dict) -> list[str]:
-    if record["device"]["emulated"]:
-        return ["median (rel.)", "p90 (rel.)", "min (rel.)", "mean (rel.)", ""]
-    return ["median ms", "p90 ms", "min ms", "mean ± std ms"]
-
-
-def summary_rows(record: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "format", "precision", *latency_header(record), "MACs", "params", "size",
-              "GMAC/s", "peak RSS", "parity max |Δ|", "top-1 agree"]
-    rows = []
-    for r in record["results"]:
-        gmacs = "–" if record["device"]["emulated"] else number(r["gmacs_per_s"])
-        rows.append([r["label"], r["format"], r["precision"], *latency_cells(record, r), millions(r["macs"]),
-                     millions(r["params"]), mebibytes(r["size_bytes"]), gmacs, mebibytes(r["peak_rss_bytes"]),
-                     f"{r['parity']['max_abs_diff']:.2g}", f"{100 * r['parity']['top1_agreement']:.0f}%"])
+def cost_rows(record: dict) -> tuple[list[str], list[list[str]]]:
+    header = ["model", "MACs", "params", "size", "peak RSS", "parity max |Δ|", "top-1 agree"]
+    rows = [[r["label"], count(r["macs"]), count(r["params"]), mebibytes(r["size_bytes"]),
+             mebibytes(r["peak_rss_bytes"]), f"{r['parity']['max_abs_diff']:.2g}",
+             f"{100 * r['parity']['top1_agreement']:.0f}%"] for r in record["results"]]
     return header, rows
 
 
 def kind_rows(record: dict) -> tuple[list[str], list[list[str]]]:
-    """Per model and layer kind: share of the profiled time, MACs and achieved GMAC/s."""
-    header = ["model", "layer kind", "share of time", "ms", "MACs", "GMAC/s"]
+    """Per model and layer kind: share of the profiled time, MACs and (not emulated) ms and GMAC/s."""
+    emulated = record["device"]["emulated"]
+    header = ["model", "layer kind", "share of time", "MACs"] + ([] if emulated else ["ms", "GMAC/s"])
     rows = []
     for r in record["results"]:
-        if not r["op_profile"]:
-            continue
-        for kind, k in r["op_profile"]["by_kind"].items():
-            gmacs = "–" if record["device"]["emulated"] else number(k["gmacs_per_s"])
-            ms = "–" if record["device"]["emulated"] else number(k["ms"], 3)
-            rows.append([r["label"], KIND_NAMES[kind], f"{100 * k['share']:.1f}%", ms,
-                         millions(k["macs"]) if k["macs"] else "–", gmacs])
+        for kind, k in (r["op_profile"]["by_kind"] if r["op_profile"] else {}).items():
+            row = [r["label"], KIND_NAMES[kind], f"{100 * k['share']:.1f}%", count(k["macs"]) if k["macs"] else "–"]
+            rows.append(row if emulated else row + [number(k["ms"], 3), number(k["gmacs_per_s"])])
     return header, rows
+
+
+def kind_share_rows(record: dict) -> tuple[list[str], list[list[str]]]:
+    """One row per profiled model: each layer kind's share of the time and its GMAC/s."""
+    profiled = [r for r in record["results"] if r["op_profile"]]
+    kinds = [kind for kind in KIND_NAMES if any(kind in r["op_profile"]["by_kind"] for r in profiled)]
+    rows = []
+    for r in profiled:
+        row = [r["label"]]
+        for kind in kinds:
+            k = r["op_profile"]["by_kind"].get(kind)
+            rate = k and k["gmacs_per_s"] and not record["device"]["emulated"]
+            row.append("–" if not k else f"{100 * k['share']:.0f}%" + (f" · {k['gmacs_per_s']:.1f}" if rate else ""))
+        rows.append(row)
+    return ["model", *(KIND_NAMES[kind] for kind in kinds)], rows
 
 
 def comparison_rows(comparison: dict) -> tuple[list[str], list[list[str]]]:
     header = ["layers", "theoretical MAC ratio", "measured latency ratio"]
     theory, measured = comparison["theoretical_mac_ratio"], comparison["measured_latency_ratio"]
-    rows = [[name, times(theory.get(key)), times(measured.get(key))]
-            for key, name in COMPARISON_ROWS if key in theory or measured.get(key) is not None]
+    rows = [[name, times(theory.get(key)), times(measured.get(key))] for key, name, _ in COMPARISON_ROWS
+            if theory.get(key) is not None]
     return header, rows
 
 
-def pair_rows(comparison: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["depthwise conv", "Dk", "M", "N", "Df", "1/N + 1/Dk²", "MAC ratio", "DW ms", "PW ms",
-              "standard ms", "latency ratio"]
-    rows = [[p["depthwise"], str(p["kernel"]), str(p["in_channels"]), str(p["out_channels"]), str(p["out_size"]),
-             f"{p['formula_ratio']:.4f}", times(p["theoretical_mac_ratio"]), number(p["depthwise_ms"], 4),
-             number(p["pointwise_ms"], 4), number(p["standard_ms"], 4), times(p["measured_latency_ratio"])]
-            for p in comparison["layers"]]
+def pair_rows(comparison: dict, emulated: bool) -> tuple[list[str], list[list[str]]]:
+    """Per depthwise + pointwise pair: the formula, the MAC ratio and (not emulated) the times."""
+    header = ["depthwise conv", "Dk", "M", "N", "Df", "1/N + 1/Dk²", "MAC ratio", "latency ratio"]
+    if not emulated:
+        header[-1:-1] = ["DW ms", "PW ms", "standard ms"]
+    rows = []
+    for p in comparison["layers"]:
+        row = [p["depthwise"], str(p["kernel"]), str(p["in_channels"]), str(p["out_channels"]), str(p["out_size"]),
+               f"{p['formula_ratio']:.4f}", times(p["theoretical_mac_ratio"]), times(p["measured_latency_ratio"])]
+        if not emulated:
+            row[-1:-1] = [number(p[key], 4) for key in ("depthwise_ms", "pointwise_ms", "standard_ms")]
+        rows.append(row)
     return header, rows
 
 
@@ -125,13 +144,27 @@ def compared(record: dict) -> list[dict]:
 
 # Terminal
 
+class SecondsPerStepColumn(ProgressColumn):
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{1 / speed:,.1f} s/step" if speed else "- s/step", style="progress.data.speed")
+
+
+def progress_bar() -> Progress:
+    """The bar `edgemb bench` shows on stderr while models run (a step: one model on the target)."""
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), SecondsPerStepColumn(),
+                    TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+
+
 def print_bench(record: dict, console: Console | None = None) -> None:
     console = console or Console()
     console.print(f"[bold]Device[/] {machine_line(record)}; {settings_line(record)}")
-    console.print(rich_table("Latency, cost and parity with the host", *summary_rows(record)))
-    header, rows = kind_rows(record)
+    console.print(rich_table("Latency", *latency_rows(record)))
+    console.print(rich_table("Cost, memory and parity with the host", *cost_rows(record)))
+    header, rows = kind_share_rows(record)
     if rows:
-        console.print(rich_table("Where the time goes (per-op profile, by layer kind)", header, rows))
+        console.print(rich_table("Where the time goes: share of the profiled time · GMAC/s, by layer kind",
+                                 header, rows))
     for r in compared(record):
         c = r["conv_comparison"]
         title = f"{r['label']} vs its standard-conv twin ({c['twin']['arch']}): twin / separable"
@@ -145,7 +178,7 @@ def print_bench(record: dict, console: Console | None = None) -> None:
 def rich_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title, title_justify="left")
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right")
+        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
     for row in rows:
         table.add_row(*row)
     return table
@@ -191,28 +224,31 @@ def time_split_plot(record: dict) -> bytes | None:
     ax.invert_yaxis()
     ax.set_xlim(0, 100)
     ax.set_xlabel("share of the profiled time, %")
-    ax.legend(ncol=5, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25 if len(results) < 3 else -0.12))
+    ax.legend(ncol=5, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
     return png(figure)
 
 
-def layer_scatter_plot(result: dict) -> bytes | None:
+def layer_scatter_plot(result: dict, emulated: bool) -> bytes | None:
     """MACs vs measured time of every layer, the model's and its twin's: points far above
     the others' line get few MACs done per second (memory-bound)."""
     twin = result["conv_comparison"]["twin"]
     if not (result["op_profile"] and result["op_profile"]["layers"]):
         return None
+    scale = 1 / result["latency_ms"]["median"] if emulated else 1.0
     figure, ax = plt.subplots(figsize=(7, 4.6))
     for source, marker, who in ((result, "o", "separable"), (twin, "^", "twin")):
         layers = source["op_profile"]["layers"] if source["op_profile"] else None
         for kind in KIND_NAMES:
-            points = [(row["macs"], row["ms"]) for row in layers or [] if row["kind"] == kind and row["ms"] > 0]
+            points = [(row["macs"], row["ms"] * scale) for row in layers or []
+                      if row["kind"] == kind and row["ms"] > 0]
             if points:
                 ax.scatter(*zip(*points), marker=marker, color=KIND_COLORS[kind], alpha=0.75, s=28,
                            label=f"{KIND_NAMES[kind]} ({who})")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("MACs per layer")
-    ax.set_ylabel("measured time per layer, ms")
+    ax.set_ylabel("time per layer / the model's median latency (emulated)" if emulated
+                  else "measured time per layer, ms")
     ax.set_title(f"{result['label']}: MACs vs measured time per layer", fontsize=10)
     ax.grid(which="both", alpha=0.2)
     ax.legend(fontsize=8)
@@ -222,18 +258,17 @@ def layer_scatter_plot(result: dict) -> bytes | None:
 def speedup_plot(result: dict) -> bytes:
     """Theoretical (MAC) vs measured speed-up of the separable model over its twin, per layer type."""
     c = result["conv_comparison"]
-    keys = [(key, name) for key, name in COMPARISON_ROWS[:5] if c["theoretical_mac_ratio"].get(key)]
-    names = [name.split(" -> ")[0].replace(" (stem, expansions, classifier)", "") for _, name in keys]
-    theory = [c["theoretical_mac_ratio"][key] for key, _ in keys]
-    measured = [c["measured_latency_ratio"].get(key) or 0.0 for key, _ in keys]
+    rows = [(key, short) for key, _, short in COMPARISON_ROWS if c["theoretical_mac_ratio"].get(key) is not None]
+    theory = [c["theoretical_mac_ratio"][key] for key, _ in rows]
+    measured = [c["measured_latency_ratio"].get(key) or 0.0 for key, _ in rows]
     figure, ax = plt.subplots(figsize=(7, 3.6))
-    positions = range(len(keys))
+    positions = range(len(rows))
     ax.bar([p - 0.2 for p in positions], theory, 0.4, color="#bbbbbb", label="theoretical (MACs)")
     ax.bar([p + 0.2 for p in positions], measured, 0.4, color="#dd8452", label="measured (latency)")
     for p, value in zip(positions, measured):
         if not value:
-            ax.text(p + 0.2, 0.05, "not\nprofiled", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(list(positions), names, fontsize=8)
+            ax.text(p + 0.2, 1.0, "not\nprofiled", ha="center", va="bottom", fontsize=7)
+    ax.set_xticks(list(positions), [short for _, short in rows], fontsize=9)
     ax.set_yscale("log")
     ax.axhline(1, color="black", linewidth=0.8)
     ax.set_ylabel("standard-conv twin / separable")
@@ -242,8 +277,11 @@ def speedup_plot(result: dict) -> bytes:
     return png(figure)
 
 
-def gmacs_plot(result: dict) -> bytes | None:
-    """Achieved GMAC/s per layer kind: depthwise convs do few MACs per byte moved."""
+def gmacs_plot(result: dict, emulated: bool) -> bytes | None:
+    """Achieved GMAC/s per layer kind: depthwise convs do few MACs per byte moved.
+    None on an emulated device, where a rate would pass for the chip's."""
+    if emulated:
+        return None
     twin = result["conv_comparison"]["twin"]
     bars = []
     for source, who in ((result, ""), (twin, " (twin)")):
@@ -275,7 +313,8 @@ table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.88em; }
 th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
 th { background: #f4f6f8; } td:first-child, th:first-child { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
-.plots { display: flex; flex-wrap: wrap; gap: 1em; } .plots img { max-width: 100%; border: 1px solid #eee; }
+.plots { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.plots img { width: calc(50% - 0.6em); box-sizing: border-box; border: 1px solid #eee; }
 """
 
 
@@ -291,22 +330,33 @@ def html_image(data: bytes | None, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
+def html_document(title: str, parts: list[str]) -> str:
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
 def html_page(record: dict) -> str:
-    parts = ["<h1>edgemb bench</h1>",
-             f'<p class="meta">{html.escape(machine_line(record))}</p>',
+    return html_document("edgemb bench", ["<h1>edgemb bench</h1>", *bench_sections(record)])
+
+
+def bench_sections(record: dict) -> list[str]:
+    """The page's body below its title: also a section of `edgemb demo`'s report."""
+    emulated = record["device"]["emulated"]
+    parts = [f'<p class="meta">{html.escape(machine_line(record))}</p>',
              f'<p class="meta">{html.escape(settings_line(record))}; parity on '
              f'{record["results"][0]["parity"]["images"]} Fashion-MNIST test images, target vs host.</p>']
-    if record["device"]["emulated"]:
+    if emulated:
         parts.append('<p class="warn">This device is emulated (QEMU): its latency is 200-600× that of the '
                      "real chip, so every latency here is relative to the first model, never a speed.</p>")
-    parts += ["<h2>Latency, cost and parity</h2>", html_table(*summary_rows(record)),
+    parts += ["<h2>Latency</h2>", html_table(*latency_rows(record)),
+              "<h2>Cost, memory and parity with the host</h2>", html_table(*cost_rows(record)),
               '<div class="plots">', html_image(latency_plot(record), "latency per model"),
               html_image(time_split_plot(record), "time per layer kind"), "</div>"]
     header, rows = kind_rows(record)
     if rows:
+        rate = "" if emulated else " GMAC/s is the layer kind's MACs over its measured time."
         parts += ["<h2>Where the time goes</h2>",
-                  '<p class="note">Per-op profile rolled up by layer kind. GMAC/s is the layer kind\'s MACs '
-                  "over its measured time.</p>", html_table(header, rows)]
+                  f'<p class="note">Per-op profile rolled up by layer kind.{rate}</p>', html_table(header, rows)]
     unprofiled = [r["label"] for r in record["results"] if not r["op_profile"]]
     if unprofiled:
         parts.append(f'<p class="note">No per-op profile for {html.escape(", ".join(unprofiled))}: '
@@ -319,10 +369,9 @@ def html_page(record: dict) -> str:
                   "byte it reads, so its measured share of the time is far above its share of the MACs.</p>",
                   html_table(*comparison_rows(c)),
                   '<div class="plots">', html_image(speedup_plot(r), "theoretical vs measured speed-up"),
-                  html_image(gmacs_plot(r), "GMAC/s per layer kind"),
-                  html_image(layer_scatter_plot(r), "MACs vs time per layer"), "</div>"]
+                  html_image(gmacs_plot(r, emulated), "GMAC/s per layer kind"),
+                  html_image(layer_scatter_plot(r, emulated), "MACs vs time per layer"), "</div>"]
         if c["layers"]:
             parts += ["<h3>Per depthwise + pointwise pair (paper: separable / standard = 1/N + 1/Dk²)</h3>",
-                      html_table(*pair_rows(c))]
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>edgemb bench</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+                      html_table(*pair_rows(c, emulated))]
+    return parts

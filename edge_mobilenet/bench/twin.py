@@ -29,8 +29,9 @@ def twin_info(info: RunInfo) -> RunInfo:
 
 def export_random(info: RunInfo, fmt: str, precision: str, pixels: np.ndarray, folder: Path) -> Path:
     """A randomly initialised model of `info`'s arch as `fmt` ("pytorch", "onnx" or
-    "tflite") and `precision`, written into `folder` beside its edgemb.json; int8
-    calibrates on `pixels` (uint8 N x R x R x 3). Returns the path to benchmark."""
+    "tflite") and `precision`, written into `folder` beside its edgemb.json (int8
+    leaves the fp32 model there too); int8 calibrates on `pixels` (uint8 N x R x R x 3).
+    Returns the path to benchmark."""
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / RUN_FILE, info.to_json())
     model, r, pre = info.build_model().eval(), info.resolution, info.preprocessing
@@ -47,6 +48,7 @@ def export_random(info: RunInfo, fmt: str, precision: str, pixels: np.ndarray, f
     work = folder / "tflite-work"
     work.mkdir()
     converted = convert_tflite(model, r, pre.mean, pre.std, pixels if precision == "int8" else None, work)
-    path = converted[precision].replace(folder / converted[precision].name)
+    for path in converted.values():  # int8 conversion writes the fp32 model too: keep both
+        path.replace(folder / path.name)
     shutil.rmtree(work)
-    return path
+    return folder / converted[precision].name

@@ -22,11 +22,12 @@ from .preprocess import Preprocessing, preprocess, resize_center_crop
 FASHION_MNIST = "fashion-mnist"
 DEFAULT_WORKERS = min(8, os.cpu_count() or 1)
 
-# track(items, total, description) yields items, showing progress if it likes (the CLI passes a progress bar).
-Track = Callable[[Iterable, int, str], Iterable]
+# track(items, total, description, unit="img") yields the items, showing progress if it likes
+# (the command line passes a progress bar); unit names what an item is.
+Track = Callable[..., Iterable]
 
 
-def no_progress(items: Iterable, total: int, description: str) -> Iterable:
+def no_progress(items: Iterable, total: int, description: str, unit: str = "img") -> Iterable:
     return items
 
 

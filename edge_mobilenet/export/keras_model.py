@@ -33,22 +33,34 @@ def conv_layer(conv, x, weights: dict, name: str):
     return x
 
 
+def fold_normalization(weights: dict[str, np.ndarray], mean, std, center: float) -> dict[str, np.ndarray]:
+    """The weights of a network that takes `pixel - center` instead of (pixel - mean) / std:
+    the per-channel normalization folded into the first conv. Exact except where that conv
+    reads its zero padding: PyTorch pads with the mean pixel, this network with `center`."""
+    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+    kernel = weights["conv0.weight"] / std[None, :, None, None]
+    bias = weights["conv0.bias"] - (kernel * (mean - center)[None, :, None, None]).sum(axis=(1, 2, 3))
+    return weights | {"conv0.weight": kernel, "conv0.bias": bias}
+
+
 def build_keras_model(spec: ArchSpec, resolution: int, weights: dict[str, np.ndarray],
-                      mean, std) -> keras.Model:
-    """NHWC Keras twin of the PyTorch model: raw 0..255 RGB pixels in, softmax probabilities out.
+                      mean=None, std=None) -> keras.Model:
+    """NHWC Keras twin of the PyTorch model, ending in softmax probabilities.
 
     weights: the folded conv weights in conv order, keyed "convN.weight"/"convN.bias",
     plus "classifier.weight"/"classifier.bias" (see export.weights.folded_weights).
-    mean, std: per-channel normalization in pixel units, applied inside the model.
+    mean, std: per-channel normalization in pixel units, applied inside the model, which
+    then takes raw 0..255 pixels; without them the weights already expect what comes in.
     """
     inputs = keras.Input((resolution, resolution, 3), batch_size=1, name="image")
-    # (pixel - mean) / std as a 1x1 depthwise conv: in int8, LiteRT runs it 3x faster than
-    # the MUL + ADD that a Rescaling layer becomes. It cannot fold into the first conv
-    # exactly: PyTorch zero-pads the normalized image, i.e. pads pixels with the mean.
-    normalize = layers.DepthwiseConv2D(1, name="normalize")
-    x = normalize(inputs)
-    mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
-    normalize.set_weights([(1 / std).reshape(1, 1, 3, 1), -mean / std])
+    x = inputs
+    if mean is not None:
+        # (pixel - mean) / std as a 1x1 depthwise conv (exact, unlike folding into the
+        # first conv: PyTorch zero-pads the normalized image, i.e. pads with the mean pixel).
+        normalize = layers.DepthwiseConv2D(1, name="normalize")
+        x = normalize(x)
+        mean, std = np.asarray(mean, np.float32), np.asarray(std, np.float32)
+        normalize.set_weights([(1 / std).reshape(1, 1, 3, 1), -mean / std])
     index = 0
     for b, block in enumerate(spec.blocks):
         shortcut = x

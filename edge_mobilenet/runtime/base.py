@@ -29,7 +29,7 @@ class Runner:
 
     @property
     def size_bytes(self) -> int:
-        return self.path.stat().st_size if self.path.is_file() else 0
+        return self.path.stat().st_size
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         """One preprocessed uint8 R x R x 3 image -> the model's input tensor (batch of 1)."""

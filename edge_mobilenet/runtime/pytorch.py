@@ -14,7 +14,7 @@ class TorchRunner(Runner):
 
     def __init__(self, path, threads=1):
         super().__init__(path, threads)
-        weights = self.path / "model.pt" if self.path.is_dir() else self.path
+        self.weights = weights = self.path / "model.pt" if self.path.is_dir() else self.path
         if not weights.is_file():
             raise EdgembError(f"{weights} is missing")
         state = load_state_dict(weights)
@@ -29,6 +29,10 @@ class TorchRunner(Runner):
         r = self.info.resolution
         self.input_shape = (1, 3, r, r)
         self.input_dtype = np.dtype(np.float32)
+
+    @property
+    def size_bytes(self) -> int:
+        return self.weights.stat().st_size
 
     def prepare(self, pixels):
         return np.ascontiguousarray(normalize(pixels, self.info.preprocessing).transpose(2, 0, 1)[None])

@@ -14,18 +14,21 @@ SHOWN_SKIPPED = 3
 class RateColumn(ProgressColumn):
     def render(self, task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} img/s" if speed else "- img/s", style="progress.data.speed")
+        unit = task.fields["unit"]
+        return Text(f"{speed:,.0f} {unit}/s" if speed else f"- {unit}/s", style="progress.data.speed")
 
 
 def progress_bar() -> Progress:
+    """A bar on stderr, replaced by the summary line when done; none in logs (stderr not a terminal)."""
+    console = Console(stderr=True)
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                     TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
-                    console=Console(stderr=True), transient=True)
+                    console=console, transient=True, disable=not console.is_terminal)
 
 
-def track_progress(items: Iterable, total: int, description: str) -> Iterator:
+def track_progress(items: Iterable, total: int, description: str, unit: str = "img") -> Iterator:
     with progress_bar() as bar:
-        task = bar.add_task(description, total=total, status="")
+        task = bar.add_task(description, total=total, status="", unit=unit)
         for item in items:
             yield item
             bar.advance(task)
@@ -59,7 +62,7 @@ class ConsoleReporter:
     def epoch_started(self, epoch: int, epochs: int, images: int) -> None:
         self.bar = progress_bar()
         self.bar.start()
-        self.task = self.bar.add_task(f"Epoch {epoch}/{epochs}", total=images, status="")
+        self.task = self.bar.add_task(f"Epoch {epoch}/{epochs}", total=images, status="", unit="img")
 
     def batch_done(self, images: int, loss: float, top1: float) -> None:
         self.bar.update(self.task, advance=images, status=f"loss {loss:.3f} top-1 {percent(top1)}")

@@ -31,7 +31,7 @@ def predict_all(runner: Runner, pixels: np.ndarray, track: Track = no_progress) 
     """Probabilities N x classes, predicted a chunk at a time."""
     chunks = range(0, len(pixels), CHUNK)
     parts = [runner.predict(pixels[start:start + CHUNK])
-             for start in track(chunks, len(chunks), "Evaluating")]
+             for start in track(chunks, len(chunks), "Evaluating", unit="batch")]
     return np.concatenate(parts) if parts else np.zeros((0, runner.info.num_classes), np.float32)
 
 

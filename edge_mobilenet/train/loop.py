@@ -21,13 +21,12 @@ from ..data import LabeledImages, Track, describe_dataset, load_split, preproces
 from ..data.preprocess import Preprocessing
 from ..errors import EdgembError
 from ..models import MobileNet, build_model
-from ..pretrained import load_state_dict
 from ..run import RUN_FILE, WEIGHTS_FILE, RunInfo
 from .batches import eval_batch, train_batch
 from .config import TrainConfig
 from .distributed import Processes, start_processes
 from .run_files import FORMAT_VERSION, LAST_FILE, versions, write_curves, write_history, write_run_info
-from .weights import load_starting_weights, save_atomic
+from .weights import load_starting_weights, restore_checkpoint, save_atomic, save_checkpoint
 
 EVAL_BATCH = 256
 
@@ -46,7 +45,7 @@ class Reporter(Protocol):
 class Quiet:
     """A reporter that shows nothing: for library callers and for torchrun's other processes."""
 
-    def track(self, items, total, description):
+    def track(self, items, total, description, unit="img"):
         return items
 
     def data_loaded(self, train, val): pass
@@ -81,11 +80,12 @@ def load_data(config: TrainConfig, reporter: Reporter) -> Data:
     return Data(dataset, pre, train, val)
 
 
-def build_training(config: TrainConfig, num_classes: int, steps: int, class_names: list[str],
-                   processes: Processes) -> tuple[MobileNet, torch.optim.Optimizer, object]:
+def build_training(config: TrainConfig, class_names: list[str], steps: int, processes: Processes,
+                   starting_weights: bool = True) -> tuple[MobileNet, torch.optim.Optimizer, object]:
+    """The model (with --pretrained weights unless told not to), optimizer and LR schedule."""
     torch.manual_seed(derived_seed(config.seed, INIT))
-    model = build_model(config.arch, config.alpha, num_classes)
-    if config.pretrained:
+    model = build_model(config.arch, config.alpha, len(class_names))
+    if config.pretrained and starting_weights:
         load_starting_weights(model, config.pretrained, config.arch, config.alpha, class_names)
     if config.freeze_backbone:
         model.features.requires_grad_(False)
@@ -132,7 +132,7 @@ def train_epoch(model: nn.Module, raw_model: MobileNet, data: Data, config: Trai
     loss_sum = correct = count = 0.0
     start = time.perf_counter()
     for batch in batches:
-        x = train_batch(images[batch], data.pre, config.min_crop_scale, crops).to(processes.device)
+        x = train_batch(images[batch].to(processes.device), data.pre, config.min_crop_scale, crops)
         y = labels[batch].to(processes.device)
         if not config.channels_last:
             x = x.contiguous()
@@ -154,15 +154,17 @@ def train_epoch(model: nn.Module, raw_model: MobileNet, data: Data, config: Trai
 
 
 @torch.no_grad()
-def evaluate(model: MobileNet, val: LabeledImages, pre: Preprocessing, processes: Processes) -> dict:
+def evaluate(model: MobileNet, val: LabeledImages, pre: Preprocessing, processes: Processes,
+             track: Track) -> dict:
     """Validation loss, top-1 and top-5 over the whole split; each process takes every n-th image."""
     model.eval()
     pixels = torch.from_numpy(val.pixels[processes.rank::processes.world_size])
     labels = torch.from_numpy(val.labels[processes.rank::processes.world_size])
     k = min(5, model.spec.num_classes)
     loss_sum = top1 = top5 = 0.0
-    for start in range(0, len(labels), EVAL_BATCH):
-        x = eval_batch(pixels[start:start + EVAL_BATCH], pre).to(processes.device)
+    starts = range(0, len(labels), EVAL_BATCH)
+    for start in track(starts, len(starts), "Validating", unit="batch"):
+        x = eval_batch(pixels[start:start + EVAL_BATCH].to(processes.device), pre)
         y = labels[start:start + EVAL_BATCH].to(processes.device)
         logits = model(x)
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
@@ -225,16 +227,13 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
     if batches == 0:
         raise EdgembError(f"only {len(data.train.labels)} training images, fewer than --batch-size "
                           f"{config.batch_size}: use a smaller batch or more images")
-    model, optimizer, scheduler = build_training(config, len(data.train.class_names),
-                                                 config.epochs * batches, data.train.class_names, processes)
-    history, best, start_epoch = [], None, 0
     checkpoint_path = out / LAST_FILE
-    if resume and checkpoint_path.is_file():
-        checkpoint = load_state_dict(checkpoint_path)
-        model.load_state_dict(checkpoint["model"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        history, best, start_epoch = checkpoint["history"], checkpoint["best"], checkpoint["epoch"]
+    restoring = resume and checkpoint_path.is_file()
+    model, optimizer, scheduler = build_training(config, data.train.class_names, config.epochs * batches,
+                                                 processes, starting_weights=not restoring)
+    history, best, start_epoch = [], None, 0
+    if restoring:
+        start_epoch, history, best = restore_checkpoint(checkpoint_path, model, optimizer, scheduler)
     if resume:
         recorded = json.loads((out / RUN_FILE).read_text())["class_names"]
         if recorded != data.train.class_names:
@@ -248,7 +247,7 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
         record = {"epoch": epoch + 1}
         record |= train_epoch(parallel_model, model, data, config, epoch, optimizer, scheduler, processes,
                               reporter)
-        record |= evaluate(model, data.val, data.pre, processes)
+        record |= evaluate(model, data.val, data.pre, processes, reporter.track)
         history.append(record)
         if best is None or record["val_top1"] > best["val_top1"]:
             best = {k: record[k] for k in ("epoch", "val_top1", "val_top5", "val_loss")}
@@ -259,10 +258,7 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
             write_curves(out, history)
             write_run_info(out, run_info(config, data, best, processes))
             # last.pt goes last: it marks the epoch as finished for --resume.
-            save_atomic(checkpoint_path, {"format_version": FORMAT_VERSION, "epoch": epoch + 1,
-                                          "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                          "scheduler": scheduler.state_dict(), "history": history,
-                                          "best": best})
+            save_checkpoint(checkpoint_path, epoch + 1, config.seed, model, optimizer, scheduler, history, best)
         reporter.epoch_done(record)
     reporter.finished(best, out)
     return best

@@ -12,8 +12,10 @@ from ..errors import EdgembError
 from ..io import write_bytes_atomic
 from ..pretrained import imagenet_class_names, imagenet_weights_path, load_state_dict
 from ..run import RUN_FILE, WEIGHTS_FILE, read_run_info
+from .run_files import FORMAT_VERSION
 
 CLASSIFIER_PREFIX = "classifier."
+CHECKPOINT_KEYS = {"epoch", "seed", "model", "optimizer", "scheduler", "history", "best"}
 
 
 def save_atomic(path: Path, obj) -> None:
@@ -66,3 +68,28 @@ def load_starting_weights(model: nn.Module, pretrained: str, arch: str, alpha: f
                           "give weights of the same architecture and width")
     model.load_state_dict(state, strict=False)
     return replace
+
+
+def save_checkpoint(path: Path, epoch: int, seed: int, model: nn.Module, optimizer, scheduler,
+                    history: list[dict], best: dict) -> None:
+    """last.pt: all that resuming after `epoch` finished epochs needs. Every random stream
+    is seeded from (seed, epoch), so the seed and the epoch are the random state."""
+    save_atomic(path, {"format_version": FORMAT_VERSION, "epoch": epoch, "seed": seed, "model": model.state_dict(),
+                       "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                       "history": history, "best": best})
+
+
+def restore_checkpoint(path: Path, model: nn.Module, optimizer, scheduler) -> tuple[int, list[dict], dict]:
+    """Load last.pt into the model, optimizer and scheduler: (finished epochs, history, best)."""
+    checkpoint = load_state_dict(path)
+    if not CHECKPOINT_KEYS <= checkpoint.keys():
+        raise EdgembError(f"{path} is not a checkpoint of edgemb train: delete it to restart the run "
+                          "from the beginning")
+    try:
+        model.load_state_dict(checkpoint["model"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise EdgembError(f"{path} does not fit this run ({type(e).__name__}): it was written by "
+                          "another configuration") from None
+    return checkpoint["epoch"], checkpoint["history"], checkpoint["best"]

@@ -1,0 +1,117 @@
+"""`edgemb demo`: the whole toolchain on built-in data, ending in one HTML report.
+
+Each stage is one of our own commands in a process of its own (TensorFlow and
+torch's exporter must not share a process, and each stage shows its own
+progress), then the report is put together from what the stages wrote.
+"""
+import html
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bench.report import bench_sections, html_document, html_image, html_table
+from .errors import EdgembError
+from .io import write_text_atomic
+from .train.run_files import CURVES_FILE, HISTORY_FILE
+
+REPORT_FILE = "demo-report.html"
+
+
+@dataclass
+class DemoPlan:
+    arch: str
+    alpha: float
+    resolution: int
+    epochs: int
+    train_subset: int | None
+    pretrained: bool
+    run_dir: Path
+    bundle: Path
+    arm64: bool
+    android_demo: Path | None
+
+    def stages(self) -> list[tuple[str, list[str]]]:
+        """(title, edgemb arguments) of each stage, in order."""
+        train = ["train", "--data", "fashion-mnist", "--arch", self.arch, "--alpha", str(self.alpha),
+                 "--resolution", str(self.resolution), "--epochs", str(self.epochs), "--out", str(self.run_dir)]
+        if self.train_subset:
+            train += ["--train-subset", str(self.train_subset)]
+        if self.pretrained:  # the settings measured in benchmarks/results/train_results.md
+            train += ["--pretrained", "imagenet", "--lr", "0.02", "--min-crop-scale", "0.8"]
+        if (self.run_dir / "last.pt").is_file():
+            train.append("--resume")  # a demo that was stopped goes on where it was
+        export = ["export", str(self.run_dir), "--int8", "--out", str(self.bundle), "--force"]
+        if self.android_demo:
+            export += ["--android-demo", str(self.android_demo)]
+        cpu = ["bench", str(self.bundle), str(self.run_dir), "--compare-conv", "--runs", "30",
+               "--json", str(self.bundle / "bench-cpu.json"), "--report", str(self.bundle / "bench-cpu.html")]
+        stages = [("Train on Fashion-MNIST", train), ("Export fp32 + int8, ONNX + TFLite", export),
+                  ("Benchmark on this CPU, with the standard-conv twins", cpu)]
+        if self.arm64:
+            stages.append(("Benchmark on emulated ARM64 (QEMU, Neoverse-N1)", [
+                "bench", str(self.bundle / "model.int8.tflite"), str(self.bundle / "model.tflite"),
+                "--device", "arm64", "--compare-conv", "--runs", "3", "--warmup", "1",
+                "--json", str(self.bundle / "bench-arm64.json"), "--report", str(self.bundle / "bench-arm64.html")]))
+        return stages
+
+
+def run_stage(number: int, total: int, title: str, args: list[str], log) -> float:
+    log(f"[{number}/{total}] {title}: edgemb {' '.join(args)}")
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "edge_mobilenet.cli", *args])
+    if result.returncode != 0:
+        raise EdgembError(f"the demo stopped at step {number} ({title}); the lines above say why")
+    seconds = time.perf_counter() - start
+    log(f"[{number}/{total}] done in {seconds:.0f} s")
+    return seconds
+
+
+def run_demo(plan: DemoPlan, log=print) -> Path:
+    """Run every stage and write the report; returns its path."""
+    stages = plan.stages()
+    timings = {title: run_stage(i, len(stages), title, args, log) for i, (title, args) in enumerate(stages, 1)}
+    report = plan.bundle / REPORT_FILE
+    write_text_atomic(report, demo_html(plan, timings))
+    return report
+
+
+def demo_html(plan: DemoPlan, timings: dict[str, float]) -> str:
+    run_info = json.loads((plan.run_dir / "edgemb.json").read_text())
+    history = json.loads((plan.run_dir / HISTORY_FILE).read_text())
+    export = json.loads((plan.bundle / "report.json").read_text())
+    parts = ["<h1>edgemb demo</h1>",
+             f'<p class="meta">{html.escape(plan.arch)} alpha={plan.alpha:g} at {plan.resolution}x{plan.resolution}, '
+             f"Fashion-MNIST ({'fine-tuned from ImageNet weights' if plan.pretrained else 'from scratch'}), "
+             f"{plan.epochs} epoch(s){f' on {plan.train_subset} images' if plan.train_subset else ''}. "
+             f"Stages: {', '.join(f'{t.lower()} {s:.0f} s' for t, s in timings.items())}.</p>"]
+
+    best = run_info["best"]
+    parts += ["<h2>Training</h2>",
+              f'<p>Best validation top-1 {100 * best["val_top1"]:.2f}% (epoch {best["epoch"]}), '
+              "on the 10k Fashion-MNIST test images.</p>",
+              html_table(["epoch", "train loss", "train top-1", "val loss", "val top-1", "images/s"],
+                         [[str(h["epoch"]), f'{h["train_loss"]:.3f}', f'{100 * h["train_top1"]:.2f}%',
+                           f'{h["val_loss"]:.3f}', f'{100 * h["val_top1"]:.2f}%',
+                           f'{h["images_per_second"]:.0f}'] for h in history]),
+              html_image((plan.run_dir / CURVES_FILE).read_bytes(), "training curves")]
+
+    rows = [["PyTorch (model.pt)", "fp32", f'{export["pytorch"]["size_bytes"] / 1e6:.2f} MB',
+             f'{100 * export["pytorch"].get("top1", float("nan")):.2f}%', "reference", "", ""]]
+    for name, m in export["artifacts"].items():
+        rows.append([name, m["precision"], f'{m["size_bytes"] / 1e6:.2f} MB', f'{100 * m["top1"]:.2f}%',
+                     f'{100 * m["top1_agreement"]:.2f}%', f'{m["sqnr_db"]:.1f}', f'{m["max_abs_diff"]:.2g}'])
+    headline = "; ".join(f'{fmt} int8: top-1 {-h["top1_drop_points"]:+.2f} points vs fp32, '
+                         f'{100 * h["size_ratio"]:.0f}% of the fp32 size' for fmt, h in export["headline"].items())
+    parts += ["<h2>Export: fp32 vs int8</h2>",
+              f'<p>{html.escape(headline)}. Validated on {export["validation_images"]} test images.</p>',
+              html_table(["artifact", "precision", "size", "top-1", "agreement with PyTorch", "SQNR (dB)",
+                          "max abs diff"], rows)]
+
+    for name, title in (("bench-cpu.json", "Benchmark: this CPU"), ("bench-arm64.json", "Benchmark: ARM64")):
+        path = plan.bundle / name
+        if path.is_file():
+            parts += [f"<h2>{title}</h2>", *bench_sections(json.loads(path.read_text()))]
+    return html_document("edgemb demo", parts)

@@ -37,15 +37,25 @@ test-fast: setup
 # Python writes from ANDROID_MODELS, e.g. make android-test ANDROID_MODELS="export/run/model.int8.tflite"
 ANDROID_BUILD := build/android
 ANDROID_SAMPLES := $(ANDROID_BUILD)/samples
-ANDROID_MODELS ?= $(ANDROID_SAMPLES)/fashion32.int8.tflite $(ANDROID_SAMPLES)/fashion32.tflite
+# Golden vectors come from a real `edgemb export`: the ImageNet MobileNetV2, calibrated on
+# scikit-image's photos. Any other exported .tflite can be given instead.
+ANDROID_BUNDLE := $(ANDROID_BUILD)/imagenet-bundle
+ANDROID_MODELS ?= $(ANDROID_BUNDLE)/model.int8.tflite $(ANDROID_BUNDLE)/model.tflite
 KOTLIN_CLASSPATH := /usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar:/usr/share/java/kotlin-stdlib.jar
 
-android-test: setup system-packages $(ANDROID_SAMPLES)/.built
+android-test: setup system-packages $(ANDROID_SAMPLES)/.built $(ANDROID_BUNDLE)/.built
 	$(PY) android_demo/tools/golden_vectors.py --out $(ANDROID_BUILD)/golden $(ANDROID_MODELS)
 	kotlinc -nowarn -cp $(KOTLIN_CLASSPATH) -d $(ANDROID_BUILD)/core-tests.jar \
 		android_demo/core/src/main/kotlin android_demo/core/src/test/kotlin
 	java -cp $(ANDROID_BUILD)/core-tests.jar:$(KOTLIN_CLASSPATH) -Dedgemb.golden=$(ANDROID_BUILD)/golden \
 		-Dedgemb.samples=$(ANDROID_SAMPLES) org.junit.runner.JUnitCore org.edgemb.core.AllTests
+
+$(ANDROID_BUNDLE)/.built: | setup
+	$(VENV)/bin/edgemb pretrained mobilenet_v2 --out $(ANDROID_BUILD)/imagenet-run --force
+	$(VENV)/bin/edgemb export $(ANDROID_BUILD)/imagenet-run --int8 --formats tflite --force \
+		--calib-data "$$($(PY) -c 'import skimage, pathlib; print(pathlib.Path(skimage.__file__).parent / "data")')" \
+		--out $(ANDROID_BUNDLE)
+	touch $@
 
 # Small real models trained and converted with TensorFlow (about 20 s), and broken ones the app must refuse.
 $(ANDROID_SAMPLES)/.built: android_demo/tools/sample_models.py edge_mobilenet/export/metadata.py | setup
@@ -61,4 +71,4 @@ train-bench: setup system-packages
 	$(PY) benchmarks/train_fashion.py
 
 clean:
-	rm -rf $(VENV) export/ runs/ .pytest_cache
+	rm -rf $(VENV) export/ runs/ build/ .pytest_cache

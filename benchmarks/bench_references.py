@@ -22,7 +22,6 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.export_targets import KERAS_REFERENCE  # noqa: E402
 from benchmarks.rounds import bench_rounds, machine_line, median_latency, median_ratio, write_results  # noqa: E402
 from edge_mobilenet.bench.harness import Settings, open_models  # noqa: E402
 from edge_mobilenet.bench.targets import get_target  # noqa: E402
@@ -31,6 +30,22 @@ from edge_mobilenet.run import RUN_FILE, read_run_info  # noqa: E402
 
 OURS = ["model.int8.tflite", "model.tflite", "model.int8.onnx", "model.onnx"]
 CALIBRATION_IMAGES = 100
+
+# Run in its own process: TensorFlow beside torch's exporter has failed silently.
+KERAS_REFERENCE = r'''
+import sys, numpy as np, tensorflow as tf, keras
+alpha, resolution, classes, calib, out = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+model = keras.applications.MobileNetV2(input_shape=(resolution, resolution, 3), alpha=alpha, weights=None,
+                                       classes=classes)
+pixels = np.load(calib).astype(np.float32) / 127.5 - 1  # keras.applications' own preprocessing
+converter = tf.lite.TFLiteConverter.from_keras_model(model)
+converter.optimizations = [tf.lite.Optimize.DEFAULT]
+converter.representative_dataset = lambda: ([p[None]] for p in pixels)
+converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+converter.inference_input_type = tf.uint8
+converter.inference_output_type = tf.uint8
+open(out, "wb").write(converter.convert())
+'''
 
 
 def keras_reference(bundle: Path, folder: Path) -> Path:

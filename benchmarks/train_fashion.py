@@ -27,9 +27,10 @@ from edge_mobilenet.io import write_json_atomic, write_text_atomic  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SETTINGS = {
-    "scratch 0.35-32, 3 epochs": "--alpha 0.35 --resolution 32 --epochs 3 --min-crop-scale 0.8",
     "scratch 0.35-64, 5 epochs": "--alpha 0.35 --resolution 64 --epochs 5 --min-crop-scale 0.8",
+    "scratch 0.35-64, 5 epochs, milder crops": "--alpha 0.35 --resolution 64 --epochs 5 --min-crop-scale 1.0",
     "imagenet 1.0-64, 1 epoch": "--pretrained imagenet --resolution 64 --epochs 1 --lr 0.02 --min-crop-scale 0.8",
+    "imagenet 1.0-64, 2 epochs": "--pretrained imagenet --resolution 64 --epochs 2 --lr 0.02 --min-crop-scale 0.8",
     "imagenet 1.0-96, 1 epoch": "--pretrained imagenet --resolution 96 --epochs 1 --lr 0.02 --min-crop-scale 0.8",
     "imagenet 1.0-96, 20k images, 2 epochs": "--pretrained imagenet --resolution 96 --epochs 2 --train-subset 20000 "
                                              "--lr 0.02 --min-crop-scale 0.8",

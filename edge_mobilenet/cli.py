@@ -8,6 +8,7 @@ import click
 
 from .errors import EdgembError
 from .models import ARCHS
+from .train.config import TrainConfig
 
 ALPHA = click.FloatRange(0.05, 4.0, min_open=False)
 RESOLUTION = click.IntRange(32, 2048)
@@ -109,26 +110,31 @@ def data_argument(value: str) -> str:
 @cli.command()
 @click.option("--data", default="fashion-mnist", show_default=True,
               help="fashion-mnist, or a folder with one subfolder of images per class (or train/ and val/).")
-@click.option("--arch", type=click.Choice(ARCHS), default="mobilenet_v2", show_default=True)
-@click.option("--alpha", type=ALPHA, default=1.0, show_default=True, help="Width multiplier.")
-@click.option("--resolution", type=RESOLUTION, default=224, show_default=True, help="Input height and width.")
-@click.option("--epochs", type=click.IntRange(1, 10_000), default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(2, 65_536), default=64, show_default=True,
+@click.option("--arch", type=click.Choice(ARCHS), default=TrainConfig.arch, show_default=True)
+@click.option("--alpha", type=ALPHA, default=TrainConfig.alpha, show_default=True, help="Width multiplier.")
+@click.option("--resolution", type=RESOLUTION, default=TrainConfig.resolution, show_default=True,
+              help="Input height and width.")
+@click.option("--epochs", type=click.IntRange(1, 10_000), default=TrainConfig.epochs, show_default=True)
+@click.option("--batch-size", type=click.IntRange(2, 65_536), default=TrainConfig.batch_size, show_default=True,
               help="Images per step, split across torchrun processes.")
-@click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=0.05, show_default=True,
+@click.option("--lr", type=click.FloatRange(0, 10, min_open=True), default=TrainConfig.lr, show_default=True,
               help="Peak learning rate (SGD, Nesterov momentum 0.9).")
-@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine", show_default=True)
-@click.option("--weight-decay", type=click.FloatRange(0, 1), default=4e-5, show_default=True)
-@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=0.1, show_default=True)
-@click.option("--min-crop-scale", type=click.FloatRange(0.05, 1), default=0.25, show_default=True,
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default=TrainConfig.schedule,
+              show_default=True)
+@click.option("--weight-decay", type=click.FloatRange(0, 1), default=TrainConfig.weight_decay, show_default=True)
+@click.option("--label-smoothing", type=click.FloatRange(0, 1, max_open=True), default=TrainConfig.label_smoothing,
+              show_default=True)
+@click.option("--min-crop-scale", type=click.FloatRange(0.05, 1), default=TrainConfig.min_crop_scale,
+              show_default=True,
               help="Smallest random crop, as a fraction of the image area.")
-@click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=0.1, show_default=True,
+@click.option("--val-fraction", type=click.FloatRange(0, 0.9, min_open=True), default=TrainConfig.val_fraction,
+              show_default=True,
               help="Held out for validation from a folder without val/.")
 @click.option("--train-subset", type=click.IntRange(1), help="Train on a seeded random subset of this many images.")
 @click.option("--pretrained", help="imagenet, or a run directory or checkpoint to start from "
               "(its classifier is replaced when the classes differ).")
 @click.option("--freeze-backbone", is_flag=True, help="Train the classifier only.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
 @click.option("--workers", type=click.IntRange(1, 256), help="Threads decoding images [default: cores, at most 8].")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The run directory to write.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
@@ -137,7 +143,7 @@ def train(ctx, out, resume, **options):
     """Train a MobileNet; under `torchrun --nproc_per_node N --no-python edgemb train ...` with N processes."""
     from click.core import ParameterSource
 
-    from .train import TrainConfig, saved_config, train as run_training
+    from .train import saved_config, train as run_training
     from .train.console import ConsoleReporter
 
     options["data"] = data_argument(options["data"])

@@ -1,10 +1,13 @@
 """Tables for the terminal (rich)."""
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
 from .cost import Profile
 
-console = Console()
+# Piped output keeps the full layer names instead of wrapping to 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 130)
 
 
 def millions(n: float) -> str:

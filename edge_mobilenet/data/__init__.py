@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import EdgembError
 from .fashion_mnist import CLASS_NAMES as FASHION_MNIST_CLASSES, load_fashion_mnist, preprocess_gray
-from .folder import files_under, has_class_folders, scan_folder
+from .folder import files_under, has_class_folders, scan_folder, visible
 from .images import BadImage, read_image
 from .preprocess import Preprocessing, preprocess, resize_center_crop
 
@@ -143,13 +143,15 @@ def training_images(dataset: dict, pre: Preprocessing, limit: int | None = None,
 
 def calibration_images(source: str, pre: Preprocessing, limit: int, seed: int = 0) -> np.ndarray:
     """Model inputs (uint8 N x crop x crop x 3) for quantization calibration from
-    "fashion-mnist", a class-folder dataset (its train split) or a flat folder of photos."""
+    "fashion-mnist", a class-folder dataset (its train split) or any other folder of photos
+    (every image below it; other files are skipped)."""
     if source == FASHION_MNIST:
         return load_split({"kind": FASHION_MNIST}, "train", pre, limit, seed).pixels
     folder = Path(source)
     if not folder.is_dir():
         raise EdgembError(f"calibration data {source} is not a folder of images (nor {FASHION_MNIST})")
-    if has_class_folders(folder):
+    loose_files = any(p.is_file() and visible(p) for p in folder.iterdir())
+    if has_class_folders(folder) and not loose_files:  # a dataset: calibrate on its train split
         return load_split(describe_dataset(source), "train", pre, limit, seed).pixels
     decoded, _ = decode_subset(files_under(folder), lambda image: preprocess(image, pre), limit, seed,
                                DEFAULT_WORKERS, no_progress, "")

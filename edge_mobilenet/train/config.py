@@ -21,7 +21,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 4e-5  # on conv and linear weights, not on BatchNorm or biases
     label_smoothing: float = 0.1
-    min_crop_scale: float = 0.25  # smallest random crop, as a fraction of the image's area
+    min_crop_scale: float = 0.5  # smallest random crop, as a fraction of the image's area
     val_fraction: float = 0.1  # held out from a folder without val/
     train_subset: int | None = None  # train on a seeded random subset of this many images
     pretrained: str | None = None  # "imagenet", or a run directory or checkpoint

@@ -52,7 +52,14 @@ class ConsoleReporter:
         self.bar: Progress | None = None
         self.task = None
 
-    track = staticmethod(track_progress)
+    def close_bar(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+            self.bar = None
+
+    def track(self, items: Iterable, total: int, description: str, unit: str = "img") -> Iterator:
+        self.close_bar()  # the epoch's training part is over: one bar at a time
+        return track_progress(items, total, description, unit)
 
     def data_loaded(self, train, val) -> None:
         warn_skipped(train.skipped + val.skipped)
@@ -68,7 +75,7 @@ class ConsoleReporter:
         self.bar.update(self.task, advance=images, status=f"loss {loss:.3f} top-1 {percent(top1)}")
 
     def epoch_done(self, record: dict) -> None:
-        self.bar.stop()
+        self.close_bar()
         click.echo(f"Epoch {record['epoch']}: train loss {record['train_loss']:.3f} "
                    f"top-1 {percent(record['train_top1'])} | val loss {record['val_loss']:.3f} "
                    f"top-1 {percent(record['val_top1'])} top-5 {percent(record['val_top5'])} | "

@@ -34,8 +34,6 @@ SETTINGS = {
     "imagenet 1.0-96, 1 epoch": "--pretrained imagenet --resolution 96 --epochs 1 --lr 0.02 --min-crop-scale 0.8",
     "imagenet 1.0-96, 20k images, 2 epochs": "--pretrained imagenet --resolution 96 --epochs 2 --train-subset 20000 "
                                              "--lr 0.02 --min-crop-scale 0.8",
-    "imagenet 1.0-128, 20k images, 1 epoch": "--pretrained imagenet --resolution 128 --epochs 1 --train-subset 20000 "
-                                             "--lr 0.02 --min-crop-scale 0.8",
 }
 
 

@@ -16,6 +16,6 @@ FASHION_RUN_ARGS = ["--data", "fashion-mnist", "--arch", "mobilenet_v2", "--alph
 def fashion_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("fashion") / "run"
     result = subprocess.run([sys.executable, "-m", "edge_mobilenet.cli", "train", *FASHION_RUN_ARGS,
-                             "--out", str(out)], capture_output=True, text=True, timeout=900)
+                             "--out", str(out)], capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
     return out

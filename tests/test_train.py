@@ -154,3 +154,13 @@ def test_freeze_backbone_trains_the_classifier_only(folder, tmp_path):
     before, after = (load_state_dict(run / "last.pt")["model"] for run in (first, second))
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"classifier.1.weight", "classifier.1.bias"}  # BatchNorm statistics frozen too
+
+
+def test_resume_refuses_data_whose_classes_changed(tmp_path):
+    data = fashion_folder(tmp_path / "data", per_class=12, broken=False)
+    config = TrainConfig(data=str(data), epochs=2, **TINY)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", Recorder(stop_after=1))
+    (data / "bag").rename(data / "handbag")
+    with pytest.raises(EdgembError, match="changed since the run started"):
+        train(config, tmp_path / "run", resume=True)

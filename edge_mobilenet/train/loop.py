@@ -227,6 +227,11 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
     if batches == 0:
         raise EdgembError(f"only {len(data.train.labels)} training images, fewer than --batch-size "
                           f"{config.batch_size}: use a smaller batch or more images")
+    if resume:
+        recorded = json.loads((out / RUN_FILE).read_text())["class_names"]
+        if recorded != data.train.class_names:
+            raise EdgembError(f"the classes in {config.data} changed since the run started: "
+                              "resume with the same data, or start a new run")
     checkpoint_path = out / LAST_FILE
     restoring = resume and checkpoint_path.is_file()
     model, optimizer, scheduler = build_training(config, data.train.class_names, config.epochs * batches,
@@ -234,11 +239,6 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
     history, best, start_epoch = [], None, 0
     if restoring:
         start_epoch, history, best = restore_checkpoint(checkpoint_path, model, optimizer, scheduler)
-    if resume:
-        recorded = json.loads((out / RUN_FILE).read_text())["class_names"]
-        if recorded != data.train.class_names:
-            raise EdgembError(f"the classes in {config.data} changed since the run started: "
-                              "resume with the same data, or start a new run")
     if processes.is_main:
         write_run_info(out, run_info(config, data, best, processes))
     parallel_model = processes.wrap(model)

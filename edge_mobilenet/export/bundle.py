@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import __version__
 from ..data import calibration_images, load_split
 from ..data.preprocess import normalize
 from ..errors import EdgembError
@@ -119,7 +120,7 @@ def export_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool =
                 write_bytes_atomic(tmp / name, add_metadata(
                     path.read_bytes(), name=f"{info.arch} {info.alpha:g}-{info.resolution} {precision}",
                     description=f"edgemb {info.arch} alpha={info.alpha:g} classifier, {precision}",
-                    version=versions().get("edge-mobilenet", ""), class_names=info.class_names,
+                    version=__version__, class_names=info.class_names,
                     preprocessing=raw_pixels))
             t = stage("model.tflite" + (" + model.int8.tflite" if int8 else "")
                       + ": Keras rebuild, TFLiteConverter, metadata", t)

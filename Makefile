@@ -58,7 +58,7 @@ $(ANDROID_BUNDLE)/.built: | setup
 	touch $@
 
 # Small real models trained and converted with TensorFlow (about 20 s), and broken ones the app must refuse.
-$(ANDROID_SAMPLES)/.built: android_demo/tools/sample_models.py edge_mobilenet/export/metadata.py | setup
+$(ANDROID_SAMPLES)/.built: android_demo/tools/sample_models.py edge_mobilenet/tflite_metadata.py | setup
 	$(PY) android_demo/tools/sample_models.py $(ANDROID_SAMPLES)
 	touch $@
 

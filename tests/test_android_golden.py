@@ -10,7 +10,7 @@ import skimage
 from PIL import Image
 
 from edge_mobilenet.data.preprocess import normalize, preprocess
-from edge_mobilenet.export.metadata import read_metadata
+from edge_mobilenet.tflite_metadata import read_metadata
 from tests.test_metadata import PRE, REPO, build_samples, run_litert
 
 GENERATOR = REPO / "android_demo/tools/golden_vectors.py"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from edge_mobilenet.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
-from edge_mobilenet.export.metadata import read_metadata
+from edge_mobilenet.tflite_metadata import read_metadata
 from edge_mobilenet.export.validate import tflite_ops
 from edge_mobilenet.runtime import load_runner
 from tests.photos import PHOTO_DIR

@@ -12,7 +12,7 @@ import pytest
 from edge_mobilenet.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
 from edge_mobilenet.data.preprocess import Preprocessing, normalize, preprocess
 from edge_mobilenet.errors import EdgembError
-from edge_mobilenet.export.metadata import add_metadata, read_metadata
+from edge_mobilenet.tflite_metadata import add_metadata, read_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 PRE = Preprocessing.for_resolution(32)  # what android_demo/tools/sample_models.py trains with

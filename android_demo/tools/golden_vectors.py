@@ -22,7 +22,7 @@ from PIL import Image
 from edge_mobilenet.data.fashion_mnist import load_fashion_mnist
 from edge_mobilenet.data.preprocess import Preprocessing, normalize, preprocess
 from edge_mobilenet.errors import EdgembError
-from edge_mobilenet.export.metadata import read_metadata
+from edge_mobilenet.tflite_metadata import read_metadata
 from edge_mobilenet.io import atomic_dir
 
 TOP_K = 3

@@ -25,7 +25,8 @@ import tensorflow as tf  # noqa: E402
 
 from edge_mobilenet.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist  # noqa: E402
 from edge_mobilenet.data.preprocess import Preprocessing, preprocess  # noqa: E402
-from edge_mobilenet.export.metadata import LABELS_FILE, add_metadata, attach_metadata, build_metadata  # noqa: E402
+from edge_mobilenet.tflite_metadata import LABELS_FILE, add_metadata, attach_metadata, build_metadata  # noqa: E402
+from edge_mobilenet.export.tflite_worker import convert_fp32, convert_int8  # noqa: E402
 from edge_mobilenet.io import write_bytes_atomic  # noqa: E402
 
 RESOLUTION = 32
@@ -65,15 +66,8 @@ def train(pixels: np.ndarray, labels: np.ndarray) -> tuple[tf.keras.Model, tf.ke
 
 def to_tflite(model: tf.keras.Model, calibration: np.ndarray | None = None, io_type=tf.uint8) -> bytes:
     """fp32, or full integer (int8 ops, `io_type` input and output) with `calibration` images."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    if calibration is not None:
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        converter.inference_input_type = io_type
-        converter.inference_output_type = io_type
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints its SavedModel signature
-        return converter.convert()
+        return convert_fp32(model) if calibration is None else convert_int8(model, calibration, io_type)
 
 
 def not_an_image_model() -> bytes:

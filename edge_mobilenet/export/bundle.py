@@ -19,7 +19,7 @@ from ..errors import EdgembError
 from ..io import atomic_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
 from ..run import load_run
 from ..runtime import load_runner
-from .metadata import add_metadata
+from ..tflite_metadata import add_metadata
 from .onnx import OPSET, export_onnx, quantize_onnx
 from .report import report_markdown
 from .tflite import convert_tflite

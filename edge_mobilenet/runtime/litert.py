@@ -5,7 +5,7 @@ from ai_edge_litert.interpreter import Interpreter
 
 from ..data.preprocess import Preprocessing, normalize
 from ..errors import EdgembError
-from ..export.metadata import read_metadata
+from ..tflite_metadata import read_metadata
 from .base import Runner
 
 

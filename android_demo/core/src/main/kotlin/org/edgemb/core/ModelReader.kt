@@ -8,7 +8,7 @@ import java.util.Properties
 /**
  * Reads a .tflite image classifier and its TFLite Model Metadata into a [ModelSpec],
  * or explains in a [ModelError] why the app cannot use it. Same rules, order and
- * messages as read_metadata in edge_mobilenet/export/metadata.py.
+ * messages as read_metadata in edge_mobilenet/tflite_metadata.py.
  */
 object ModelReader {
     const val METADATA_BUFFER = "TFLITE_METADATA"

@@ -22,8 +22,8 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
-from ..data.preprocess import Preprocessing
-from ..errors import EdgembError
+from .data.preprocess import Preprocessing
+from .errors import EdgembError
 
 METADATA_BUFFER = "TFLITE_METADATA"
 LABELS_FILE = "labels.txt"

@@ -33,18 +33,13 @@ CALIBRATION_IMAGES = 100
 
 # Run in its own process: TensorFlow beside torch's exporter has failed silently.
 KERAS_REFERENCE = r'''
-import sys, numpy as np, tensorflow as tf, keras
+import sys, numpy as np, keras
+from edge_mobilenet.export.tflite_worker import convert_int8
 alpha, resolution, classes, calib, out = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 model = keras.applications.MobileNetV2(input_shape=(resolution, resolution, 3), alpha=alpha, weights=None,
                                        classes=classes)
 pixels = np.load(calib).astype(np.float32) / 127.5 - 1  # keras.applications' own preprocessing
-converter = tf.lite.TFLiteConverter.from_keras_model(model)
-converter.optimizations = [tf.lite.Optimize.DEFAULT]
-converter.representative_dataset = lambda: ([p[None]] for p in pixels)
-converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-converter.inference_input_type = tf.uint8
-converter.inference_output_type = tf.uint8
-open(out, "wb").write(converter.convert())
+open(out, "wb").write(convert_int8(model, pixels))
 '''
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from onnxruntime.quantization import QuantType  # noqa: E402
+
 from benchmarks.bench_references import keras_reference  # noqa: E402
 from benchmarks.rounds import bench_rounds, machine_line, median_latency, median_ratio, write_results  # noqa: E402
 from edge_mobilenet.bench.harness import Settings, open_models  # noqa: E402
@@ -30,7 +32,7 @@ from edge_mobilenet.bench.targets import get_target  # noqa: E402
 from edge_mobilenet.data import calibration_images  # noqa: E402
 from edge_mobilenet.data.preprocess import normalize  # noqa: E402
 from edge_mobilenet.export.bundle import export_bundle  # noqa: E402
-from edge_mobilenet.export.onnx import Calibration  # noqa: E402
+from edge_mobilenet.export.onnx import quantize_onnx  # noqa: E402
 from edge_mobilenet.run import RUN_FILE, read_run_info  # noqa: E402
 
 TIMED = ["keras.applications int8", "model.int8.tflite", "model.tflite", "model.int8.onnx", "model.onnx",
@@ -39,15 +41,11 @@ TIMED = ["keras.applications int8", "model.int8.tflite", "model.tflite", "model.
 
 def quantize_s8s8(bundle: Path, folder: Path, calibration_pixels, pre) -> Path:
     """The bundle's fp32 ONNX quantized like ours but with int8 activations."""
-    from onnxruntime.quantization import QuantFormat, QuantType, quant_pre_process, quantize_static
-
     folder.mkdir()
     shutil.copy(bundle / RUN_FILE, folder / RUN_FILE)
-    prepared, out = folder / "prepared.onnx", folder / "model.s8s8.onnx"
-    quant_pre_process(str(bundle / "model.onnx"), str(prepared), skip_symbolic_shape=True)
-    quantize_static(str(prepared), str(out), Calibration(normalize(calibration_pixels, pre).transpose(0, 3, 1, 2)),
-                    quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
+    out = folder / "model.s8s8.onnx"
+    quantize_onnx(bundle / "model.onnx", out, normalize(calibration_pixels, pre).transpose(0, 3, 1, 2).copy(),
+                  activations=QuantType.QInt8)
     return out
 
 

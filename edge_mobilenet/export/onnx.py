@@ -1,6 +1,6 @@
 """ONNX export: torch's dynamo exporter (weights inside the file), then ONNX
 Runtime static quantization to QDQ with per-channel int8 weights and uint8
-activations (the fastest int8 combination on x86 VNNI: benchmarks/export_*.md)."""
+activations (the fastest int8 combination on x86 VNNI: benchmarks/results/export_targets.md)."""
 import logging
 import tempfile
 import warnings
@@ -57,13 +57,16 @@ class Calibration(CalibrationDataReader):
         return None if x is None else {INPUT_NAME: x[None]}
 
 
-def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray) -> None:
-    """calibration: float32 N x 3 x R x R, normalized like the model's input."""
+def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
+                  activations: QuantType = QuantType.QUInt8) -> None:
+    """calibration: float32 N x 3 x R x R, normalized like the model's input.
+    activations: QUInt8 (the default) or QInt8, which benchmarks/export_targets.py
+    times against it (S8S8)."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)  # folds, infers shapes
         quantize_static(str(prepared), str(int8_path), Calibration(calibration),
                         quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        activation_type=activations, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
     onnx.checker.check_model(str(int8_path))

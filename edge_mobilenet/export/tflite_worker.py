@@ -13,28 +13,30 @@ from ..models import build_spec  # noqa: E402
 from .keras_model import build_keras_model, fold_normalization  # noqa: E402
 
 
-def representative_dataset(pixels: np.ndarray, center: float):
+def calibration_inputs(pixels: np.ndarray, center: float) -> np.ndarray:
     """Calibration inputs `pixel - center`, float32. The first sample carries one black
     and one white pixel so the uint8 input quantizes to exactly scale 1 and zero point
     `center`: a camera frame's bytes go into the model as they are."""
     inputs = pixels.astype(np.float32) - center
     inputs[0, 0, 0, :] = -center
     inputs[0, 0, 1, :] = 255.0 - center
-    for image in inputs:
-        yield [image[None]]
+    return inputs
 
 
 def convert_fp32(keras_model) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
 
 
-def convert_int8(keras_model, pixels: np.ndarray, center: float) -> bytes:
+def convert_int8(keras_model, inputs: np.ndarray, io_type=tf.uint8) -> bytes:
+    """Full-integer TFLite: every op int8 (per-channel weights), `io_type` (uint8 or int8)
+    input and output, activation ranges from `inputs` (float32, one sample per row,
+    as the Keras model takes them)."""
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: representative_dataset(pixels, center)
+    converter.representative_dataset = lambda: ([sample[None]] for sample in inputs)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
+    converter.inference_input_type = io_type
+    converter.inference_output_type = io_type
     return converter.convert()
 
 
@@ -53,7 +55,8 @@ def main(job_path: str) -> None:
         center = float(round(np.mean(mean)))
         folded = fold_normalization(weights, mean, std, center)
         with open(job["int8"], "wb") as f:
-            f.write(convert_int8(build_keras_model(spec, resolution, folded), np.load(job["calibration"]), center))
+            f.write(convert_int8(build_keras_model(spec, resolution, folded),
+                                 calibration_inputs(np.load(job["calibration"]), center)))
 
 if __name__ == "__main__":
     main(sys.argv[1])

@@ -12,9 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bench.report import bench_sections, html_document, html_image, html_table
+from .bench.report import bench_sections
 from .errors import EdgembError
+from .export.report import artifact_table
 from .io import write_text_atomic
+from .report_html import html_document, html_image, html_table
 from .train.run_files import CURVES_FILE, HISTORY_FILE
 
 REPORT_FILE = "demo-report.html"
@@ -98,17 +100,11 @@ def demo_html(plan: DemoPlan, timings: dict[str, float]) -> str:
                            f'{h["images_per_second"]:.0f}'] for h in history]),
               html_image((plan.run_dir / CURVES_FILE).read_bytes(), "training curves")]
 
-    rows = [["PyTorch (model.pt)", "fp32", f'{export["pytorch"]["size_bytes"] / 1e6:.2f} MB',
-             f'{100 * export["pytorch"].get("top1", float("nan")):.2f}%', "reference", "", ""]]
-    for name, m in export["artifacts"].items():
-        rows.append([name, m["precision"], f'{m["size_bytes"] / 1e6:.2f} MB', f'{100 * m["top1"]:.2f}%',
-                     f'{100 * m["top1_agreement"]:.2f}%', f'{m["sqnr_db"]:.1f}', f'{m["max_abs_diff"]:.2g}'])
     headline = "; ".join(f'{fmt} int8: top-1 {-h["top1_drop_points"]:+.2f} points vs fp32, '
                          f'{100 * h["size_ratio"]:.0f}% of the fp32 size' for fmt, h in export["headline"].items())
     parts += ["<h2>Export: fp32 vs int8</h2>",
               f'<p>{html.escape(headline)}. Validated on {export["validation_images"]} test images.</p>',
-              html_table(["artifact", "precision", "size", "top-1", "agreement with PyTorch", "SQNR (dB)",
-                          "max abs diff"], rows)]
+              html_table(*artifact_table(export))]
 
     for name, title in (("bench-cpu.json", "Benchmark: this CPU"), ("bench-arm64.json", "Benchmark: ARM64")):
         path = plan.bundle / name

@@ -3,10 +3,11 @@ self-contained HTML page (tables, plots embedded as data: URLs).
 
 Emulated latency is 200-600x slower than the silicon it imitates, so on an
 emulated device every latency is shown relative to the first model, never in ms.
+Printed to a pipe or a file, tables keep every figure whole (no "…").
 """
-import base64
 import html
 import io
+import sys
 
 import matplotlib
 
@@ -17,6 +18,8 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColu
                            TimeRemainingColumn)
 from rich.table import Table  # noqa: E402
 from rich.text import Text  # noqa: E402
+
+from ..report_html import html_document, html_image, html_table  # noqa: E402
 
 KIND_NAMES = {"conv": "standard conv", "depthwise": "depthwise", "pointwise": "pointwise",
               "linear": "fully connected", "other": "other ops"}
@@ -60,7 +63,8 @@ def machine_line(record: dict) -> str:
 
 def settings_line(record: dict) -> str:
     s = record["settings"]
-    return f"{s['threads']} thread(s), {s['runs']} timed runs after {s['warmup']} warm-up runs"
+    counts = ", ".join(map(str, s.get("thread_counts", [s["threads"]])))
+    return f"{counts} thread(s), {s['runs']} timed runs after {s['warmup']} warm-up runs"
 
 
 def latency_rows(record: dict) -> tuple[list[str], list[list[str]]]:
@@ -80,12 +84,54 @@ def latency_rows(record: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def macs_cell(r: dict) -> str:
+    """MACs, marked where they come from the graph alone or where graph and arch disagree."""
+    check = r.get("cost_check")
+    if r["macs"] is None:
+        return "unknown"
+    if check and not check["agree"]:
+        return f"{count(r['macs'])} (graph: {count(check['graph_macs'])}!)"
+    return count(r["macs"]) + (" (graph)" if r.get("macs_from") == "graph" else "")
+
+
 def cost_rows(record: dict) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "MACs", "params", "size", "peak RSS", "parity max |Δ|", "top-1 agree"]
-    rows = [[r["label"], count(r["macs"]), count(r["params"]), mebibytes(r["size_bytes"]),
-             mebibytes(r["peak_rss_bytes"]), f"{r['parity']['max_abs_diff']:.2g}",
+    """peak memory: the model's own (RSS growth from loading to its last run, in a process of its own)."""
+    header = ["model", "MACs", "params", "size", "peak memory", "parity max |Δ|", "top-1 agree"]
+    rows = [[r["label"], macs_cell(r), "unknown" if r["params"] is None else count(r["params"]), mebibytes(r["size_bytes"]),
+             mebibytes(r["peak_memory_bytes"]), f"{r['parity']['max_abs_diff']:.2g}",
              f"{100 * r['parity']['top1_agreement']:.0f}%"] for r in record["results"]]
     return header, rows
+
+
+def thread_rows(record: dict) -> tuple[list[str], list[list[str]]]:
+    """Per model and thread count: median latency (relative on an emulated device) and speed-up."""
+    emulated = record["device"]["emulated"]
+    header = ["model", "threads", "median (relative)" if emulated else "median ms", "speed-up", "peak memory"]
+    rows = []
+    for r in record["results"]:
+        for t in r["threads"]:
+            median = t["latency_ms"]["median"]
+            rows.append([r["label"], str(t["threads"]),
+                         times(median / r["latency_ms"]["median"]) if emulated else number(median, 3),
+                         times(t["speedup"]), mebibytes(t["peak_memory_bytes"])])
+    return header, rows
+
+
+def notes(record: dict) -> list[str]:
+    """What the tables cannot show: graph counts that disagree, unknown contracts, coarse profiles."""
+    lines = []
+    for r in record["results"]:
+        check = r.get("cost_check")
+        if check and not check["agree"]:
+            lines.append(f"{r['label']}: the graph counts {check['graph_macs']:,} MACs, the arch in edgemb.json "
+                         f"{check['arch_macs']:,}: the file does not hold the model its edgemb.json describes")
+        if r.get("unknown"):
+            lines.append(f"{r['label']}: {r['unknown']}; parity inputs: {r['input']['source']}")
+        if r["op_profile"] and not r["op_profile"].get("resolved", True):
+            lines.append(f"{r['label']}: per-op profile unresolved (its ops add up to "
+                         f"{1000 * r['op_profile']['total_ms']:.1f} µs of a {1000 * r['latency_ms']['median']:.1f} µs "
+                         "run: the profiler counts whole µs), so shares only and no GMAC/s")
+    return lines
 
 
 def kind_rows(record: dict) -> tuple[list[str], list[list[str]]]:
@@ -157,10 +203,12 @@ def progress_bar() -> Progress:
 
 
 def print_bench(record: dict, console: Console | None = None) -> None:
-    console = console or Console()
+    console = console or output_console()
     console.print(f"[bold]Device[/] {machine_line(record)}; {settings_line(record)}")
     console.print(rich_table("Latency", *latency_rows(record)))
-    console.print(rich_table("Cost, memory and parity with the host", *cost_rows(record)))
+    if len(record["settings"].get("thread_counts", [1])) > 1:
+        console.print(rich_table("Threads", *thread_rows(record)))
+    console.print(rich_table("Cost, memory (the model's own) and parity with the host", *cost_rows(record)))
     header, rows = kind_share_rows(record)
     if rows:
         console.print(rich_table("Where the time goes: share of the profiled time · GMAC/s, by layer kind",
@@ -173,12 +221,20 @@ def print_bench(record: dict, console: Console | None = None) -> None:
         console.print("[dim]No per-op profile for: "
                       + ", ".join(r["label"] for r in record["results"] if not r["op_profile"])
                       + " (the runtime's Python API gives none).[/]")
+    for line in notes(record):
+        console.print(f"Note: {line}", markup=False)
+
+
+def output_console() -> Console:
+    """stdout; when it is not a terminal, wide enough that no table is cut to fit."""
+    return Console() if sys.stdout.isatty() else Console(width=10_000)
 
 
 def rich_table(title: str, header: list[str], rows: list[list[str]]) -> Table:
     table = Table(title=title, title_justify="left")
     for i, name in enumerate(header):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=i == 0)
+        # fold, never "…": a narrow terminal wraps a figure rather than cutting it
+        table.add_column(name, justify="left" if i == 0 else "right", overflow="fold")
     for row in rows:
         table.add_row(*row)
     return table
@@ -302,39 +358,6 @@ def gmacs_plot(result: dict, emulated: bool) -> bytes | None:
 
 # HTML
 
-STYLE = """
-body { font-family: -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; margin: 2em auto;
-       max-width: 1100px; color: #222; padding: 0 1em; }
-h1 { font-size: 1.5em; margin-bottom: 0.2em; } h2 { font-size: 1.2em; margin-top: 1.8em;
-     border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
-.meta { color: #555; margin: 0.2em 0; } .note { color: #555; font-size: 0.9em; }
-.warn { background: #fff4e5; border-left: 4px solid #f0a020; padding: 0.5em 0.8em; }
-table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.88em; }
-th, td { border: 1px solid #ddd; padding: 0.3em 0.6em; text-align: right; white-space: nowrap; }
-th { background: #f4f6f8; } td:first-child, th:first-child { text-align: left; }
-tr:nth-child(even) td { background: #fafbfc; }
-.plots { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
-.plots img { width: calc(50% - 0.6em); box-sizing: border-box; border: 1px solid #eee; }
-"""
-
-
-def html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def html_image(data: bytes | None, alt: str) -> str:
-    if data is None:
-        return ""
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
-
-
-def html_document(title: str, parts: list[str]) -> str:
-    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
-
-
 def html_page(record: dict) -> str:
     return html_document("edgemb bench", ["<h1>edgemb bench</h1>", *bench_sections(record)])
 
@@ -348,10 +371,13 @@ def bench_sections(record: dict) -> list[str]:
     if emulated:
         parts.append('<p class="warn">This device is emulated (QEMU): its latency is 200-600× that of the '
                      "real chip, so every latency here is relative to the first model, never a speed.</p>")
-    parts += ["<h2>Latency</h2>", html_table(*latency_rows(record)),
-              "<h2>Cost, memory and parity with the host</h2>", html_table(*cost_rows(record)),
+    parts += ["<h2>Latency</h2>", html_table(*latency_rows(record))]
+    if len(record["settings"].get("thread_counts", [1])) > 1:
+        parts += ["<h2>Threads</h2>", html_table(*thread_rows(record))]
+    parts += ["<h2>Cost, memory (the model's own) and parity with the host</h2>", html_table(*cost_rows(record)),
               '<div class="plots">', html_image(latency_plot(record), "latency per model"),
               html_image(time_split_plot(record), "time per layer kind"), "</div>"]
+    parts += [f'<p class="note">{html.escape(line)}</p>' for line in notes(record)]
     header, rows = kind_rows(record)
     if rows:
         rate = "" if emulated else " GMAC/s is the layer kind's MACs over its measured time."

@@ -4,18 +4,23 @@ This file is self-contained on purpose: edgemb copies it to an ARM board over
 SSH, or runs it with an emulated aarch64 Python, where nothing but the standard
 library, numpy and a runtime is installed. It uses whichever runtime exists:
 ai_edge_litert, else tflite_runtime, else tensorflow.lite for .tflite, and
-onnxruntime for .onnx.
+onnxruntime for .onnx, executorch.runtime for .pte.
 
-    python3 runner_script.py MODEL INPUTS.npy [--threads T] [--runs N] [--warmup W] [--profile-ops]
+    python3 runner_script.py MODEL INPUTS.npy [--threads T] [--runs N] [--warmup W] [--profile-ops] [--exit-with-stdin]
     python3 runner_script.py --machine
 
 INPUTS.npy holds the model's input tensors stacked, N x (input shape without
 the batch axis). Every input runs once (the outputs, for parity), then the
 first input runs W times untimed and N times timed. The result has
-latency_ms, outputs (float32 N x classes, dequantized; base64), peak_rss_bytes,
-op_profile and interpreter, or error (with exit code 2) when the model or
-inputs are unusable. Per-op timings (--profile-ops) come from ONNX Runtime's
-profiler, and for .tflite from LiteRT's C API profiler (ai_edge_litert only).
+latency_ms, outputs (float32 N x classes, dequantized; base64), peak_memory_bytes
+(the model's own: resident memory growth from before loading it to after the
+last invoke, as benchmark_model --report_peak_memory_footprint counts it),
+peak_rss_bytes (the whole process's peak, runtime libraries included),
+op_profile, op_profile_runs and interpreter, or error (with exit code 2) when the
+model or inputs are unusable. Per-op timings (--profile-ops) come from ONNX
+Runtime's profiler, and for .tflite from LiteRT's C API profiler (ai_edge_litert
+only); both count whole microseconds, so a fast model is profiled over enough
+runs for the average to resolve its ops (PROFILE_SECONDS).
 """
 import argparse
 import base64
@@ -29,6 +34,7 @@ import resource
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -42,6 +48,8 @@ ARM_PARTS = {0xd03: "Cortex-A53", 0xd04: "Cortex-A35", 0xd05: "Cortex-A55", 0xd0
 # The ai_edge_litert versions whose C structures LiteRtProfile was checked against.
 LITERT_PROFILED = ("2.3.",)
 OPERATOR_EVENTS = (2, 4, 8)  # LiteRT event types: TFLite op, delegate op, op profiled by the delegate
+PROFILE_SECONDS = 0.3  # per-op profiling runs at least this long (at most MAX_PROFILE_RUNS runs)
+MAX_PROFILE_RUNS = 5000
 
 
 class UserError(Exception):
@@ -293,6 +301,43 @@ class OnnxModel:
                 for node, (op, times) in per_node.items() if times[warmup:]]
 
 
+class PteModel:
+    """An ExecuTorch .pte through executorch.runtime. Its XNNPACK threadpool is
+    process-wide and defaults to every core: set it to `threads`."""
+    # The registry's executorch wheels are built without the event tracer: no ETDump.
+    NO_OP_PROFILE = ("no per-op times for .pte: the installed executorch runtime is built without the "
+                     "event tracer (ETDump); an ExecuTorch built with EXECUTORCH_ENABLE_EVENT_TRACER=ON has them")
+
+    def __init__(self, path, threads):
+        import torch
+        from executorch.extension.pybindings import portable_lib
+        from executorch.runtime import Runtime
+        self.torch = torch
+        portable_lib._unsafe_reset_threadpool(threads)
+        self.interpreter_name = f"executorch {package_version('executorch')} (XNNPACK)"
+        try:
+            self.method = Runtime.get().load_program(path).load_method("forward")
+        except Exception as e:  # the runtime raises plain RuntimeError/ValueError with an error code
+            raise UserError(f"not a valid ExecuTorch program for executorch {package_version('executorch')} "
+                            f"({first_line(e)[:200]})") from None
+        meta = self.method.metadata.input_tensor_meta(0)
+        self.input_shape = tuple(meta.sizes())
+        self.input_dtype = np.dtype({0: np.uint8, 1: np.int8}.get(meta.dtype(), np.float32))
+        self.feed = self.outputs = None
+
+    def set_input(self, tensor):
+        self.feed = [self.torch.from_numpy(np.ascontiguousarray(tensor))]
+
+    def invoke(self):
+        self.outputs = self.method.execute(self.feed)
+
+    def output_probabilities(self):
+        return self.outputs[0].numpy().astype(np.float32)
+
+    def op_profile(self, tensor, runs, warmup):
+        return None
+
+
 def first_line(error):
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
@@ -304,14 +349,19 @@ def load_model(path, threads):
         return TFLiteModel(path, threads)
     if path.endswith(".onnx"):
         return OnnxModel(path, threads)
-    raise UserError(f"{path}: not a .tflite or .onnx model")
+    if path.endswith(".pte"):
+        return PteModel(path, threads)
+    raise UserError(f"{path}: not a .tflite, .onnx or .pte model")
 
 
-def load_inputs(path, model):
+def read_inputs(path):
     try:
-        inputs = np.load(path)
+        return np.load(path)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot read the inputs {path} ({first_line(e)})") from None
+
+
+def check_inputs(inputs, model):
     expected = model.input_shape[1:]
     if inputs.ndim < 1 or len(inputs) == 0 or inputs.shape[1:] != expected or inputs.dtype != model.input_dtype:
         raise UserError(f"the model takes {model.input_dtype} {list(model.input_shape)} inputs, "
@@ -319,9 +369,47 @@ def load_inputs(path, model):
     return inputs
 
 
+def memory_status():
+    """(current, peak) resident bytes of this process, from /proc/self/status (Linux)."""
+    fields = {}
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                fields[key] = value.split()
+        return int(fields["VmRSS"][0]) * 1024, int(fields["VmHWM"][0]) * 1024
+    except (OSError, KeyError, ValueError, IndexError):
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+        return rss, rss
+
+
+def reset_peak():
+    """Start the peak (VmHWM) afresh from the current RSS; False where Linux does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def import_runtime(path):
+    """Load the runtime's libraries before the baseline: they are not the model's memory."""
+    if path.endswith(".tflite"):
+        tflite_interpreter()
+    elif path.endswith(".onnx"):
+        import onnxruntime  # noqa: F401
+    elif path.endswith(".pte"):
+        import executorch.runtime  # noqa: F401
+
+
 def run(model_path, inputs_path, threads, runs, warmup, profile_ops):
+    import_runtime(model_path)
+    raw_inputs = read_inputs(inputs_path)
+    baseline, _ = memory_status()
+    peak_was_reset = reset_peak()
     model = load_model(model_path, threads)
-    inputs = load_inputs(inputs_path, model)
+    inputs = check_inputs(raw_inputs, model)
     outputs = []
     for tensor in inputs:
         model.set_input(tensor[None])
@@ -338,12 +426,29 @@ def run(model_path, inputs_path, threads, runs, warmup, profile_ops):
         start = time.perf_counter()
         model.invoke()
         latency_ms.append((time.perf_counter() - start) * 1000)
+    current, peak = memory_status()
     peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    median_s = sorted(latency_ms)[len(latency_ms) // 2] / 1000
+    profile_runs = max(runs, min(MAX_PROFILE_RUNS, int(PROFILE_SECONDS / max(median_s, 1e-6))))
     return {"latency_ms": latency_ms,
             "outputs": {"shape": list(outputs.shape), "float32_base64": base64.b64encode(outputs.tobytes()).decode()},
+            "peak_memory_bytes": max(peak if peak_was_reset else peak_rss_bytes, current) - baseline,
             "peak_rss_bytes": peak_rss_bytes,
-            "op_profile": model.op_profile(first, runs, warmup) if profile_ops else None,
+            "op_profile": model.op_profile(first, profile_runs, warmup) if profile_ops else None,
+            "op_profile_runs": profile_runs if profile_ops else 0,
+            "op_profile_unavailable": getattr(model, "NO_OP_PROFILE", None) if profile_ops else None,
             "interpreter": model.interpreter_name}
+
+
+def exit_when_stdin_closes():
+    """A watcher thread: when the parent dies (or the SSH connection to it drops), the
+    pipe on our stdin closes and the runner stops instead of running on for nobody."""
+    def watch():
+        while os.read(0, 4096):
+            pass
+        os._exit(3)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def main():
@@ -355,7 +460,11 @@ def main():
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--profile-ops", action="store_true")
     parser.add_argument("--machine", action="store_true", help="Print what this machine is, and exit.")
+    parser.add_argument("--exit-with-stdin", action="store_true",
+                        help="Stop as soon as stdin closes: edgemb keeps it open while it waits for the result.")
     args = parser.parse_args()
+    if args.exit_with_stdin:
+        exit_when_stdin_closes()
     if args.machine:
         print(json.dumps(machine_info()))
         return

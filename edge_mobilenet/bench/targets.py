@@ -5,7 +5,10 @@ in a process of its own, so latency and peak memory are the model's own:
 
     target = get_target("arm64")                # QEMU here, native on an aarch64 host
     result = target.run(Path("model.int8.tflite"), inputs, threads=1, runs=50, warmup=5)
-    result["latency_ms"], result["outputs"], result["peak_rss_bytes"], result["op_profile"]
+    result["latency_ms"], result["outputs"], result["peak_memory_bytes"], result["op_profile"]
+
+PyTorch models (a run directory or .pt) run on this machine only, through
+torch_eager.py, which speaks runner_script.py's command line and JSON.
 """
 import base64
 import json
@@ -18,35 +21,60 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import EdgembError
+from ..io import owned_prefix, sweep_stale
+from ..processes import dies_with_parent
 from . import arm64, runner_script
 
 RUNNER = Path(runner_script.__file__)
+INPUTS_FOLDER = "edgemb-inputs"
+WATCH_PARENT = "--exit-with-stdin"  # the runner stops when its stdin (a pipe from us, over SSH too) closes
+TORCH_RUNNER = f"{__package__}.torch_eager"  # a module name: importing it here would import torch
 DEVICES = ("cpu", "arm64")
-MODEL_SUFFIXES = (".tflite", ".onnx")
 DEFAULT_TIMEOUT = 900.0  # seconds for one model on one target; emulation is slow
 CONNECT_TIMEOUT = 10  # seconds for SSH to connect and exchange banners
 ARM64_ARCHS = ("aarch64", "arm64")
+# Why a .pte does not run on ARM64 targets yet (checked with executorch 1.4.1).
+NO_ARM64_PTE = ("an aarch64 executorch wheel exists, but its runtime (portable_lib) links libtorch, so the "
+                "ARM64 Python would need torch for aarch64 as well; edgemb's ARM64 setup (setup-arm64) "
+                "installs only numpy, LiteRT and ONNX Runtime. Benchmark the .tflite or .onnx there")
+
+
+def model_format(model: Path) -> str:
+    return ".pt" if model.is_dir() else model.suffix
 
 
 class Target:
-    """Subclasses set name and machine and implement execute()."""
+    """Subclasses set name and machine and implement execute(); `formats` are the
+    model suffixes it runs (".pt" also stands for a run directory)."""
     name: str
     machine: dict
     timeout: float
+    formats = (".tflite", ".onnx")
+
+    def check(self, model: Path) -> None:
+        """Refuse, before any work, a model this target cannot run."""
+        if model_format(model) not in self.formats:
+            if model_format(model) == ".pt":
+                raise EdgembError(f"{model}: PyTorch models run on this machine only; on {self.name} "
+                                  f"({self.machine.get('how')}) benchmark the exported .tflite or .onnx")
+            if model_format(model) == ".pte":
+                raise EdgembError(f"{model}: .pte models run on this machine only: {NO_ARM64_PTE}")
+            raise EdgembError(f"{model}: {self.name} runs {', '.join(self.formats)} models, "
+                              f"not {model.suffix or 'this'}")
 
     def run(self, model: Path, inputs: np.ndarray, threads: int = 1, runs: int = 50, warmup: int = 5,
             profile_ops: bool = False) -> dict:
         """Run `inputs` (N x the model's input shape without batch) once each for their
         outputs, then time `runs` invocations of the first after `warmup`."""
         model = Path(model)
-        if model.suffix not in MODEL_SUFFIXES:
-            raise EdgembError(f"{model}: {self.name} runs .tflite and .onnx models, not {model.suffix or 'this'}")
-        if not model.is_file():
+        self.check(model)
+        if not model.exists():
             raise EdgembError(f"{model} does not exist")
         if threads < 1 or runs < 1 or warmup < 0:
             raise EdgembError(f"threads and runs must be at least 1 and warmup at least 0, "
@@ -54,7 +82,9 @@ class Target:
         options = ["--threads", str(threads), "--runs", str(runs), "--warmup", str(warmup)]
         if profile_ops:
             options.append("--profile-ops")
-        with tempfile.TemporaryDirectory(prefix="edgemb-inputs-") as tmp:
+        # Named after this process: a killed bench's folder is removed by the next one.
+        sweep_stale(tempfile.gettempdir(), INPUTS_FOLDER)
+        with tempfile.TemporaryDirectory(prefix=owned_prefix(INPUTS_FOLDER, "partial")) as tmp:
             inputs_path = Path(tmp) / "inputs.npy"
             np.save(inputs_path, np.ascontiguousarray(inputs))
             proc = self.execute(model.resolve(), inputs_path, options, time.monotonic() + self.timeout)
@@ -82,13 +112,15 @@ class Target:
 
 class LocalTarget(Target):
     """This machine, in a subprocess of the host's Python."""
+    formats = (".tflite", ".onnx", ".pte", ".pt")
 
     def __init__(self, name: str, timeout: float = DEFAULT_TIMEOUT):
         self.name, self.timeout = name, timeout
         self.machine = {**runner_script.machine_info(), "emulated": False, "how": "native"}
 
     def execute(self, model, inputs, options, deadline):
-        return run_process([sys.executable, str(RUNNER), str(model), str(inputs), *options],
+        script = ["-m", TORCH_RUNNER] if model_format(model) == ".pt" else [str(RUNNER)]
+        return run_process([sys.executable, *script, str(model), str(inputs), *options],
                            deadline, f"{model.name} on this machine", cwd=inputs.parent)
 
 
@@ -108,7 +140,8 @@ class QemuTarget(Target):
 
     def execute(self, model, inputs, options, deadline):
         # In the inputs' temporary folder: a crashing QEMU may leave a core file where it runs.
-        return run_process(self.env.command(self.cpu, [str(RUNNER), str(model), str(inputs), *options]),
+        return run_process(self.env.command(self.cpu, [str(RUNNER), str(model), str(inputs), *options,
+                                                       WATCH_PARENT]),
                            deadline, f"{model.name} on emulated {self.cpu}", env=self.env.environment(),
                            cwd=inputs.parent)
 
@@ -157,7 +190,8 @@ class SshTarget(Target):
             raise EdgembError(f"cannot copy {model.name} to {self.host}: {last_line(copy.stderr)}")
         # `timeout` on the board too: a run killed here would otherwise go on there.
         seconds = max(1, int(deadline - time.monotonic()))
-        command = " ".join(shlex.quote(a) for a in [self.python, RUNNER.name, model.name, inputs.name, *options])
+        command = " ".join(shlex.quote(a) for a in [self.python, RUNNER.name, model.name, inputs.name, *options,
+                                                    WATCH_PARENT])
         return self.ssh(f"cd {folder} && timeout {seconds} {command}; status=$?; cd / && rm -rf {folder}; "
                         "exit $status", deadline, "running on")
 
@@ -175,14 +209,33 @@ def parse_host(host: str) -> tuple[str, int | None]:
 
 def run_process(argv: list[str], deadline: float, what: str, env: dict | None = None,
                 stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    timeout = deadline - time.monotonic()
-    try:
-        return subprocess.run(argv, capture_output=True, text=True, timeout=max(timeout, 1), env=env, cwd=cwd,
-                              input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise EdgembError(f"{what} did not finish in time (give it longer with a larger timeout)") from None
-    except FileNotFoundError:
-        raise EdgembError(f"{argv[0]} is not installed (needed for {what})") from None
+    """Run argv to completion or the deadline. It cannot outlive us: Linux kills it when
+    we die (parent-death signal), and its stdin is a pipe from us that stays open until
+    it ends (after `stdin`, if given, is written), so a runner told --exit-with-stdin
+    stops when we are gone, on a board over SSH as well."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=out, stderr=err, env=env, cwd=cwd,
+                                    preexec_fn=dies_with_parent())
+        except FileNotFoundError:
+            raise EdgembError(f"{argv[0]} is not installed (needed for {what})") from None
+        with proc:
+            try:
+                if stdin is not None:
+                    with suppress(BrokenPipeError):  # it exited without reading: its status says why
+                        proc.stdin.write(stdin.encode())
+                        proc.stdin.close()
+                proc.wait(timeout=max(deadline - time.monotonic(), 1))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise EdgembError(f"{what} did not finish in time (give it longer with a larger timeout)") from None
+            except BaseException:
+                proc.kill()
+                raise
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, proc.returncode, out.read().decode(errors="replace"),
+                                           err.read().decode(errors="replace"))
 
 
 def last_line(text: str) -> str:
@@ -204,7 +257,7 @@ def get_target(device: str, host: str | None = None, cpu: str = arm64.DEFAULT_CP
     """"cpu" or "arm64". With host: that machine over SSH (ssh_options such as
     ("-F", config) go to ssh and scp; python is the board's interpreter). Else
     this machine, except "arm64" on a non-ARM host: emulated with QEMU as `cpu`,
-    provisioned on first use (progress(done, total, step) hears about it)."""
+    provisioned on first use (progress(done, total, description) hears about it)."""
     if device not in DEVICES:
         raise EdgembError(f"unknown device {device!r}: choose from {', '.join(DEVICES)}")
     if host:

@@ -1,41 +1,35 @@
-"""PyTorch eager on this machine, timed the way the targets time .tflite and .onnx
-(they run those two only): in a child process of its own, so that peak RSS is the
-model's; every input once for the outputs, then the first input `warmup` times
-untimed and `runs` times timed; per-op times in a separate pass.
+"""PyTorch eager on this machine, timed the way runner_script.py times .tflite and
+.onnx, and with the same command line and JSON result (LocalTarget runs either):
+in a process of its own, so that peak memory is the model's; every input once for
+the outputs, then the first input `warmup` times untimed and `runs` times timed;
+per-op times (forward hooks on every leaf module) in a separate pass.
 
-    python -m edge_mobilenet.bench.torch_eager MODEL FOLDER THREADS RUNS WARMUP PROFILE_OPS
-
-reads FOLDER/inputs.npy and writes FOLDER/outputs.npy and FOLDER/result.json."""
+    python -m edge_mobilenet.bench.torch_eager MODEL INPUTS.npy [--threads T] [--runs N] [--warmup W] [--profile-ops]
+"""
+import argparse
+import base64
 import json
 import resource
-import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..errors import EdgembError
 from ..runtime import load_runner
+from .runner_script import PROFILE_SECONDS, memory_status, reset_peak
 
 
-def run_pytorch(path: Path, inputs: np.ndarray, threads: int, runs: int, warmup: int, profile_ops: bool) -> dict:
-    """The same result as Target.run, for a run directory or .pt checkpoint."""
-    with tempfile.TemporaryDirectory(prefix="edgemb-torch-") as folder:
-        np.save(Path(folder) / "inputs.npy", inputs)
-        child = subprocess.run([sys.executable, "-m", __name__, str(path), folder, str(threads), str(runs),
-                                str(warmup), str(int(profile_ops))], capture_output=True, text=True)
-        if child.returncode != 0:
-            raise RuntimeError(f"PyTorch run of {path} failed:\n{child.stderr[-3000:]}")
-        result = json.loads((Path(folder) / "result.json").read_text())
-        return result | {"outputs": np.load(Path(folder) / "outputs.npy")}
-
-
-def run(path, inputs, threads, runs, warmup, profile_ops) -> tuple[np.ndarray, dict]:
+def run(path, inputs, threads, runs, warmup, profile_ops) -> dict:
+    baseline, _ = memory_status()
+    peak_was_reset = reset_peak()
     runner = load_runner(path, threads)
-    outputs = np.concatenate([runner.invoke(x[None]) for x in inputs])
+    if inputs.shape[1:] != runner.input_shape[1:] or inputs.dtype != runner.input_dtype:
+        raise EdgembError(f"the model takes {runner.input_dtype} {list(runner.input_shape)} inputs, "
+                          f"got {inputs.dtype} {list(inputs.shape)}")
+    outputs = np.concatenate([runner.invoke(x[None]) for x in inputs]).astype(np.float32)
     first = inputs[:1]
     for _ in range(warmup):
         runner.invoke(first)
@@ -44,10 +38,16 @@ def run(path, inputs, threads, runs, warmup, profile_ops) -> tuple[np.ndarray, d
         start = time.perf_counter()
         runner.invoke(first)
         latency_ms.append((time.perf_counter() - start) * 1000)
-    return outputs, {"latency_ms": latency_ms,
-                     "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # Linux: KiB
-                     "op_profile": module_times(runner, first, runs) if profile_ops else None,
-                     "interpreter": f"torch {torch.__version__} eager"}
+    current, peak = memory_status()
+    peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux: KiB
+    profile_runs = max(runs, min(200, int(PROFILE_SECONDS / max(np.median(latency_ms) / 1000, 1e-6))))
+    return {"latency_ms": latency_ms,
+            "outputs": {"shape": list(outputs.shape), "float32_base64": base64.b64encode(outputs.tobytes()).decode()},
+            "peak_memory_bytes": max(peak if peak_was_reset else peak_rss_bytes, current) - baseline,
+            "peak_rss_bytes": peak_rss_bytes,
+            "op_profile": module_times(runner, first, profile_runs) if profile_ops else None,
+            "op_profile_runs": profile_runs if profile_ops else 0,
+            "interpreter": f"torch {torch.__version__} eager"}
 
 
 def op_name(module: nn.Module) -> str:
@@ -84,9 +84,22 @@ def module_times(runner, tensor: np.ndarray, runs: int) -> list[dict]:
     return [{"op": op_name(leaves[name]), "node": name, "ms": 1000 * sum(t) / len(t)} for name, t in times.items()]
 
 
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("inputs")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--profile-ops", action="store_true")
+    args = parser.parse_args()
+    try:
+        result = run(args.model, np.load(args.inputs), args.threads, args.runs, args.warmup, args.profile_ops)
+    except EdgembError as e:
+        print(json.dumps({"error": str(e)}))
+        sys.exit(2)
+    print(json.dumps(result))
+
+
 if __name__ == "__main__":
-    model, folder, *numbers = sys.argv[1:]
-    threads, runs, warmup, profile_ops = map(int, numbers)
-    outputs, result = run(model, np.load(Path(folder) / "inputs.npy"), threads, runs, warmup, bool(profile_ops))
-    np.save(Path(folder) / "outputs.npy", outputs)
-    (Path(folder) / "result.json").write_text(json.dumps(result))
+    main()

@@ -1,9 +1,10 @@
 """The standard-conv twin for `edgemb bench --compare-conv`.
 
 The twin is the arch's `conv_` description with the same alpha, resolution and
-classes and random weights (latency does not depend on them), exported by the
-export module's own converters into the same format, precision and input
-contract as the model it is set against, so the same runner and target time both.
+classes and random weights (latency does not depend on them), built by the very
+export backends `edgemb export` uses, into the same format and precision: the
+same input contract and the same metadata as the model it is set against, so the
+same runner and target time both on the same input bytes.
 """
 import shutil
 from dataclasses import replace
@@ -12,10 +13,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.preprocess import normalize
 from ..errors import EdgembError
-from ..export.onnx import export_onnx, quantize_onnx
-from ..export.tflite import convert_tflite
+from ..export.backend import Job
+from ..export.bundle import BACKENDS
 from ..io import write_json_atomic
 from ..run import RUN_FILE, WEIGHTS_FILE, RunInfo
 
@@ -27,28 +27,22 @@ def twin_info(info: RunInfo) -> RunInfo:
     return replace(info, arch="conv_" + info.arch, extra={})
 
 
-def export_random(info: RunInfo, fmt: str, precision: str, pixels: np.ndarray, folder: Path) -> Path:
-    """A randomly initialised model of `info`'s arch as `fmt` ("pytorch", "onnx" or
-    "tflite") and `precision`, written into `folder` beside its edgemb.json (int8
-    leaves the fp32 model there too); int8 calibrates on `pixels` (uint8 N x R x R x 3).
-    Returns the path to benchmark."""
+def export_random(info: RunInfo, fmt: str, precision: str, pixels: np.ndarray | None, folder: Path) -> Path:
+    """A randomly initialised model of `info`'s arch as `fmt` ("pytorch", or an export
+    backend's format) and `precision`, written into `folder` beside its edgemb.json
+    (int8 leaves the fp32 model there too); int8 calibrates on `pixels` (uint8
+    N x R x R x 3). Returns the path to benchmark."""
     folder.mkdir(parents=True, exist_ok=True)
     write_json_atomic(folder / RUN_FILE, info.to_json())
-    model, r, pre = info.build_model().eval(), info.resolution, info.preprocessing
+    model = info.build_model().eval()
     if fmt == "pytorch":
         torch.save(model.state_dict(), folder / WEIGHTS_FILE)
         return folder
-    if fmt == "onnx":
-        export_onnx(model, r, folder / "model.onnx")
-        if precision == "fp32":
-            return folder / "model.onnx"
-        calibration = normalize(pixels, pre).transpose(0, 3, 1, 2).copy()
-        quantize_onnx(folder / "model.onnx", folder / "model.int8.onnx", calibration)
-        return folder / "model.int8.onnx"
-    work = folder / "tflite-work"
+    if fmt not in BACKENDS:
+        raise EdgembError(f"no standard-conv twin can be exported as {fmt}")
+    work = folder / "work"
     work.mkdir()
-    converted = convert_tflite(model, r, pre.mean, pre.std, pixels if precision == "int8" else None, work)
-    for path in converted.values():  # int8 conversion writes the fp32 model too: keep both
-        path.replace(folder / path.name)
+    backend = BACKENDS[fmt]
+    backend.build(Job(model, info, pixels if precision == "int8" else None, folder, work, log=lambda line: None))
     shutil.rmtree(work)
-    return folder / converted[precision].name
+    return folder / backend.files(precision == "int8")[-1]

@@ -5,6 +5,18 @@ def percent(metrics: dict, key: str) -> str:
     return f"{100 * metrics[key]:.2f}%" if key in metrics else "–"
 
 
+def artifact_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) of every artifact against PyTorch: report.md's table and the demo report's."""
+    header = ["artifact", "precision", "size", "top-1", "top-5", "agreement vs PyTorch", "SQNR (dB)", "max abs diff"]
+    torch = report["pytorch"]
+    rows = [["PyTorch (model.pt)", "fp32", f"{torch['size_bytes'] / 1e6:.2f} MB", percent(torch, "top1"),
+             percent(torch, "top5"), "reference", "", ""]]
+    for name, m in report["artifacts"].items():
+        rows.append([name, m["precision"], f"{m['size_bytes'] / 1e6:.2f} MB", percent(m, "top1"), percent(m, "top5"),
+                     percent(m, "top1_agreement"), f"{m['sqnr_db']:.1f}", f"{m['max_abs_diff']:.2g}"])
+    return header, rows
+
+
 def report_markdown(report: dict) -> str:
     data = ("labelled validation images." if report["labelled"]
             else "calibration images (no labels: agreement with PyTorch only).")
@@ -14,15 +26,9 @@ def report_markdown(report: dict) -> str:
         drop = f"top-1 drop {h['top1_drop_points']:+.2f} points, " if "top1_drop_points" in h else ""
         lines.append(f"- **{fmt} int8 vs fp32**: {drop}top-1 agreement {100 * h['top1_agreement']:.1f}%, "
                      f"SQNR {h['sqnr_db']:.1f} dB, size {100 * h['size_ratio']:.0f}% of fp32")
-    lines += ["", "| artifact | precision | size | top-1 | top-5 | agreement vs PyTorch | SQNR (dB) | max abs diff |",
-              "|---|---|---|---|---|---|---|---|"]
-    torch = report["pytorch"]
-    lines.append(f"| PyTorch (model.pt) | fp32 | {torch['size_bytes'] / 1e6:.2f} MB | {percent(torch, 'top1')} "
-                 f"| {percent(torch, 'top5')} | reference | | |")
-    for name, m in report["artifacts"].items():
-        lines.append(f"| {name} | {m['precision']} | {m['size_bytes'] / 1e6:.2f} MB | {percent(m, 'top1')} "
-                     f"| {percent(m, 'top5')} | {percent(m, 'top1_agreement')} | {m['sqnr_db']:.1f} "
-                     f"| {m['max_abs_diff']:.2g} |")
+    header, rows = artifact_table(report)
+    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
     for name, m in report["artifacts"].items():
         if "ops" in m:
             census = ", ".join(f"{op} {n}" for op, n in m["ops"].items())

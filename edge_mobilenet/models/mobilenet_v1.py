@@ -1,6 +1,9 @@
 """MobileNet v1 (Howard et al., 2017): a 3x3 stem, then 13 depthwise separable blocks."""
 from .spec import ArchSpec, BlockSpec, ConvSpec, make_divisible, standard_conv_twin
-from .torch_model import MobileNet
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the PyTorch builders import torch when called: the descriptions alone load fast
+    from .torch_model import MobileNet
 
 # Table 1 of the paper: (output channels, stride) of each depthwise separable block.
 V1_BLOCKS = [
@@ -26,9 +29,11 @@ def mobilenet_v1_spec(alpha: float = 1.0, num_classes: int = 1000) -> ArchSpec:
     return ArchSpec("mobilenet_v1", alpha, num_classes, tuple(blocks), dropout=0.001)
 
 
-def mobilenet_v1(alpha: float = 1.0, num_classes: int = 1000) -> MobileNet:
+def mobilenet_v1(alpha: float = 1.0, num_classes: int = 1000) -> "MobileNet":
+    from .torch_model import MobileNet
     return MobileNet(mobilenet_v1_spec(alpha, num_classes))
 
 
-def conv_mobilenet_v1(alpha: float = 1.0, num_classes: int = 1000) -> MobileNet:
+def conv_mobilenet_v1(alpha: float = 1.0, num_classes: int = 1000) -> "MobileNet":
+    from .torch_model import MobileNet
     return MobileNet(standard_conv_twin(mobilenet_v1_spec(alpha, num_classes)))

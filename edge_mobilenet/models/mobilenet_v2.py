@@ -1,6 +1,9 @@
 """MobileNet v2 (Sandler et al., 2018): inverted residuals with linear bottlenecks."""
 from .spec import ArchSpec, BlockSpec, ConvSpec, make_divisible, standard_conv_twin
-from .torch_model import MobileNet
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the PyTorch builders import torch when called: the descriptions alone load fast
+    from .torch_model import MobileNet
 
 # Table 2 of the paper: expansion t, output channels c, repeats n, first stride s.
 V2_BLOCKS = [
@@ -40,9 +43,11 @@ def mobilenet_v2_spec(alpha: float = 1.0, num_classes: int = 1000) -> ArchSpec:
     return ArchSpec("mobilenet_v2", alpha, num_classes, tuple(blocks), dropout=0.2)
 
 
-def mobilenet_v2(alpha: float = 1.0, num_classes: int = 1000) -> MobileNet:
+def mobilenet_v2(alpha: float = 1.0, num_classes: int = 1000) -> "MobileNet":
+    from .torch_model import MobileNet
     return MobileNet(mobilenet_v2_spec(alpha, num_classes))
 
 
-def conv_mobilenet_v2(alpha: float = 1.0, num_classes: int = 1000) -> MobileNet:
+def conv_mobilenet_v2(alpha: float = 1.0, num_classes: int = 1000) -> "MobileNet":
+    from .torch_model import MobileNet
     return MobileNet(standard_conv_twin(mobilenet_v2_spec(alpha, num_classes)))

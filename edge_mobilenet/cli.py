@@ -162,17 +162,17 @@ def train(ctx, out, resume, **options):
 @click.option("--data", help="fashion-mnist or a class-folder dataset [default: the run's own].")
 @click.option("--threads", type=click.IntRange(1, 256), help="Inference threads [default: all cores].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-def evaluate(model, data, threads, as_json):
+def eval_command(model, data, threads, as_json):
     """Top-1 and top-5 of a run directory, checkpoint, .onnx or .tflite on a validation split
     (Fashion-MNIST: its 10k test set)."""
     import os
 
     from .runtime import load_runner
     from .train.console import percent, track_progress, warn_skipped
-    from .train.evaluate import evaluate_on
+    from .runtime.classify import validation_accuracy
 
     runner = load_runner(model, threads or os.cpu_count() or 1)
-    result = evaluate_on(runner, data and data_argument(data), track_progress)
+    result = validation_accuracy(runner, data and data_argument(data), track_progress)
     warn_skipped(result["skipped_files"])
     if as_json:
         click.echo(json.dumps({"model": str(model), "format": runner.format, "precision": runner.precision,
@@ -191,7 +191,7 @@ def evaluate(model, data, threads, as_json):
 def predict(model, images, top_k, as_json):
     """Class names with probabilities for each image, most likely first."""
     from .runtime import load_runner
-    from .train.evaluate import predict_files
+    from .runtime.classify import predict_files
 
     results = predict_files(load_runner(model), list(images), top_k)
     if as_json:
@@ -209,7 +209,7 @@ def predict(model, images, top_k, as_json):
 @click.option("--force", is_flag=True, help="Replace an existing --out.")
 def pretrained(name, out, force):
     """A ready run directory with ImageNet weights and the 1000 class names (no training)."""
-    from .train.pretrained_run import write_pretrained_run
+    from .pretrained import write_pretrained_run
 
     info = write_pretrained_run(name, out, force)
     click.echo(f"{name} with ImageNet weights ({info.num_classes} classes, {info.resolution}x{info.resolution}) "

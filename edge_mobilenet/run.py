@@ -3,16 +3,23 @@ later step reads. `edgemb.json` is the single record of the architecture, the
 class names and the preprocessing; `model.pt` holds the best weights as a plain
 state_dict."""
 import json
+import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+import torch
+
+from . import __version__
+from .checkpoints import load_state_dict
 from .data.preprocess import Preprocessing
 from .errors import EdgembError
+from .io import write_json_atomic
 from .models import ARCHS, MobileNet, build_model
-from .pretrained import load_state_dict
 
 RUN_FILE = "edgemb.json"
 WEIGHTS_FILE = "model.pt"
+FORMAT_VERSION = 1
 
 
 @dataclass
@@ -49,6 +56,16 @@ class RunInfo:
 
     def build_model(self) -> MobileNet:
         return build_model(self.arch, self.alpha, self.num_classes)
+
+
+def versions() -> dict:
+    """What made a run: recorded in its edgemb.json."""
+    return {"edgemb": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def write_run_info(out: Path, info: RunInfo) -> None:
+    write_json_atomic(Path(out) / RUN_FILE, info.to_json())
 
 
 def read_run_info(run_dir: Path) -> RunInfo:

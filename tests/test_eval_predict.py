@@ -71,7 +71,6 @@ def test_eval_of_a_run_matches_its_recorded_validation(folder_run):
     # The same 40 held-out images, the same preprocessing: the recorded score (batched,
     # in training) and eval's (one image at a time) may differ only by a near-tie.
     assert abs(report["top1"] - info.extra["best"]["val_top1"]) <= 1 / 40
-    assert report["top5"] == 1.0  # 4 classes
     assert len(report["skipped_files"]) == 1  # the val part of the broken files
     checkpoint = json.loads(edgemb("eval", folder_run / "model.pt", "--json").stdout)
     assert checkpoint["top1"] == report["top1"]
@@ -99,3 +98,5 @@ def test_eval_on_fashion_mnist_test_set(fashion_run):
     report = json.loads(edgemb("eval", fashion_run, "--json").stdout)
     assert report["images"] == 10_000 and report["dataset"] == {"kind": "fashion-mnist"}
     assert report["top1"] == pytest.approx(read_run_info(fashion_run).extra["best"]["val_top1"], abs=3e-4)
+    # 10 classes: top-5 is a real second figure, well above top-1 (~0.8) and short of all.
+    assert report["top1"] + 0.1 < report["top5"] < 1.0

@@ -41,13 +41,23 @@ def test_v2_shortcuts_only_where_stride_1_and_shapes_match():
         assert all(c.activation == "relu6" for c in block.convs[:-1])
 
 
-def test_v2_residual_block_adds_its_input():
+def test_v2_shortcuts_sit_where_stride_1_keeps_the_shape():
+    """With its branch silenced (the last BatchNorm's scale and shift zeroed), a block with
+    a shortcut passes its input through unchanged and one without does not: the built
+    network has shortcuts exactly at the 10 blocks whose output shape equals their input's."""
+    spec = build_spec("mobilenet_v2", 0.5)
     model = mobilenet_v2(alpha=0.5).eval()
-    block = model.features[3]
-    assert isinstance(block, Block) and block.use_res_connect
-    x = torch.randn(1, block.conv[0][0].in_channels, 8, 8)
-    with torch.no_grad():
-        assert torch.allclose(block(x), x + block.conv(x))
+    passes_through, same_shape = [], []
+    for block, block_spec in zip(model.features[1:-1], spec.blocks[1:-1]):
+        assert isinstance(block, Block)
+        torch.nn.init.zeros_(block.conv[-1].weight)
+        torch.nn.init.zeros_(block.conv[-1].bias)
+        x = torch.randn(1, block_spec.convs[0].in_channels, 8, 8)
+        with torch.no_grad():
+            passes_through.append(torch.equal(block(x), x))
+        same_shape.append(all(c.stride == 1 for c in block_spec.convs)
+                          and block_spec.convs[0].in_channels == block_spec.convs[-1].out_channels)
+    assert passes_through == same_shape and sum(passes_through) == 10
 
 
 @pytest.mark.parametrize("alpha", [0.35, 0.5, 0.75, 1.0])

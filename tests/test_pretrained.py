@@ -5,7 +5,8 @@ import torch
 
 from edge_mobilenet.data.preprocess import Preprocessing, normalize, preprocess
 from edge_mobilenet.errors import EdgembError
-from edge_mobilenet.pretrained import imagenet_class_names, imagenet_mobilenet_v2, load_state_dict
+from edge_mobilenet.checkpoints import load_state_dict
+from edge_mobilenet.pretrained import imagenet_class_names, imagenet_mobilenet_v2
 from tests.photos import photo
 
 

@@ -6,10 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from edge_mobilenet.checkpoints import load_state_dict
 from edge_mobilenet.data.preprocess import Preprocessing, normalize, preprocess
 from edge_mobilenet.errors import EdgembError
 from edge_mobilenet.models import build_model
-from edge_mobilenet.pretrained import imagenet_weights_path, load_state_dict
+from edge_mobilenet.pretrained import imagenet_weights_path
 from edge_mobilenet.run import load_run
 from edge_mobilenet.train import Quiet, TrainConfig, train
 from edge_mobilenet.train.batches import crop_resize, eval_batch

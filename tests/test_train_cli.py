@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from edge_mobilenet.pretrained import load_state_dict
+from edge_mobilenet.checkpoints import load_state_dict
 from edge_mobilenet.run import load_run
 from tests.test_data_folder import CLASSES, fashion_folder
 

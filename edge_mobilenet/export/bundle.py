@@ -17,13 +17,14 @@ from ..data import calibration_images, load_split
 from ..data.preprocess import normalize
 from ..errors import EdgembError
 from ..io import atomic_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
-from ..run import load_run
+from ..metrics import top_k_accuracy
+from ..run import WEIGHTS_FILE, load_run
 from ..runtime import load_runner
 from ..tflite_metadata import add_metadata
 from .onnx import OPSET, export_onnx, quantize_onnx
 from .report import report_markdown
 from .tflite import convert_tflite
-from .validate import FP32_TOLERANCE, compare, tflite_ops, topk_accuracy
+from .validate import FP32_TOLERANCE, compare, tflite_ops
 
 FORMATS = ("onnx", "tflite")
 MIN_CALIBRATION = 100
@@ -95,10 +96,10 @@ def export_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool =
     report = {"run": str(run_dir), "arch": info.arch, "alpha": info.alpha, "resolution": info.resolution,
               "num_classes": info.num_classes, "validation_images": len(images),
               "labelled": labels is not None, "artifacts": {}}
-    torch_metrics = {"size_bytes": (Path(run_dir) / "model.pt").stat().st_size}
+    torch_metrics = {"size_bytes": (Path(run_dir) / WEIGHTS_FILE).stat().st_size}
     if labels is not None:
-        torch_metrics |= {"top1": topk_accuracy(reference, labels, 1),
-                          "top5": topk_accuracy(reference, labels, min(5, info.num_classes))}
+        torch_metrics |= {"top1": top_k_accuracy(reference, labels, 1),
+                          "top5": top_k_accuracy(reference, labels, min(5, info.num_classes))}
     report["pytorch"] = torch_metrics
 
     with atomic_dir(out_dir, force=force) as tmp:

@@ -5,6 +5,8 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from ..metrics import top_k_accuracy
+
 # Probabilities from an fp32 artifact may differ from PyTorch by float rounding only.
 FP32_TOLERANCE = 1e-4
 
@@ -12,11 +14,6 @@ FP32_TOLERANCE = 1e-4
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
     noise = max(float(((reference - test) ** 2).sum()), 1e-30)  # identical outputs: a finite 300 dB
     return 10 * np.log10(float((reference ** 2).sum()) / noise)
-
-
-def topk_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int) -> float:
-    top = np.argsort(-probabilities, axis=1)[:, :k]
-    return float((top == labels[:, None]).any(axis=1).mean())
 
 
 def compare(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
@@ -27,8 +24,8 @@ def compare(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | Non
         "max_abs_diff": float(np.abs(outputs - reference).max()),
     }
     if labels is not None:
-        metrics["top1"] = topk_accuracy(outputs, labels, 1)
-        metrics["top5"] = topk_accuracy(outputs, labels, min(5, outputs.shape[1]))
+        metrics["top1"] = top_k_accuracy(outputs, labels, 1)
+        metrics["top5"] = top_k_accuracy(outputs, labels, min(5, outputs.shape[1]))
     return metrics
 
 

@@ -1,9 +1,10 @@
 import numpy as np
 import torch
 
+from ..checkpoints import load_state_dict
 from ..data.preprocess import normalize
 from ..errors import EdgembError
-from ..pretrained import load_state_dict
+from ..run import WEIGHTS_FILE
 from .base import Runner
 
 
@@ -14,7 +15,7 @@ class TorchRunner(Runner):
 
     def __init__(self, path, threads=1):
         super().__init__(path, threads)
-        self.weights = weights = self.path / "model.pt" if self.path.is_dir() else self.path
+        self.weights = weights = self.path / WEIGHTS_FILE if self.path.is_dir() else self.path
         if not weights.is_file():
             raise EdgembError(f"{weights} is missing")
         state = load_state_dict(weights)

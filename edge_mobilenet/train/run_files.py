@@ -1,29 +1,14 @@
-"""The files of a run directory besides the weights: edgemb.json, history.json, curves.png.
-Each is written atomically."""
+"""The files only training writes into a run directory: history.json, curves.png, and
+the name of last.pt (edgemb.json and model.pt are run.py's). Each is written atomically."""
 import io
-import platform
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from .. import __version__
 from ..io import write_bytes_atomic, write_json_atomic
-from ..run import RUN_FILE, RunInfo
+from ..run import FORMAT_VERSION, versions, write_run_info  # noqa: F401  TEMPORARY: loop.py still imports them here
 
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"
 LAST_FILE = "last.pt"
-FORMAT_VERSION = 1
-
-
-def versions() -> dict:
-    return {"edgemb": __version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
-
-
-def write_run_info(out: Path, info: RunInfo) -> None:
-    write_json_atomic(Path(out) / RUN_FILE, info.to_json())
 
 
 def write_history(out: Path, history: list[dict]) -> None:

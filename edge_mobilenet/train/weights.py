@@ -1,27 +1,20 @@
 """Starting weights (ImageNet or a user's checkpoint) and the files holding weights.
 
-Every load goes through pretrained.load_state_dict (torch.load with
+Every load goes through checkpoints.load_state_dict (torch.load with
 weights_only=True): a file that needs arbitrary objects unpickled is refused."""
-import io
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..checkpoints import load_state_dict, save_state_dict
+from ..checkpoints import save_state_dict as save_atomic  # noqa: F401  TEMPORARY: loop.py still imports it here
 from ..errors import EdgembError
-from ..io import write_bytes_atomic
-from ..pretrained import imagenet_class_names, imagenet_weights_path, load_state_dict
-from ..run import RUN_FILE, WEIGHTS_FILE, read_run_info
-from .run_files import FORMAT_VERSION
+from ..pretrained import imagenet_class_names, imagenet_weights_path
+from ..run import FORMAT_VERSION, RUN_FILE, WEIGHTS_FILE, read_run_info
 
 CLASSIFIER_PREFIX = "classifier."
 CHECKPOINT_KEYS = {"epoch", "seed", "model", "optimizer", "scheduler", "history", "best"}
-
-
-def save_atomic(path: Path, obj) -> None:
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
 
 
 def model_weights(path: Path) -> tuple[dict[str, torch.Tensor], list[str] | None]:
@@ -74,7 +67,7 @@ def save_checkpoint(path: Path, epoch: int, seed: int, model: nn.Module, optimiz
                     history: list[dict], best: dict) -> None:
     """last.pt: all that resuming after `epoch` finished epochs needs. Every random stream
     is seeded from (seed, epoch), so the seed and the epoch are the random state."""
-    save_atomic(path, {"format_version": FORMAT_VERSION, "epoch": epoch, "seed": seed, "model": model.state_dict(),
+    save_state_dict(path, {"format_version": FORMAT_VERSION, "epoch": epoch, "seed": seed, "model": model.state_dict(),
                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                        "history": history, "best": best})
 

@@ -1,5 +1,5 @@
-"""Scoring a model (run directory, checkpoint, .onnx, .tflite) on a dataset, and
-classifying image files: what `edgemb eval` and `edgemb predict` do."""
+"""Running any model (run directory, checkpoint, .onnx, .tflite) over many images: its
+accuracy on a dataset (`edgemb eval`) and the classes of image files (`edgemb predict`)."""
 from pathlib import Path
 
 import numpy as np
@@ -8,8 +8,9 @@ from ..data import FASHION_MNIST, LabeledImages, Track, describe_dataset, load_s
 from ..data.images import BadImage, read_image
 from ..data.preprocess import preprocess
 from ..errors import EdgembError
+from ..metrics import top_k_accuracy
 from ..run import RunInfo
-from ..runtime import Runner
+from .base import Runner
 
 CHUNK = 64  # images per predict() call, between progress updates
 
@@ -35,12 +36,7 @@ def predict_all(runner: Runner, pixels: np.ndarray, track: Track = no_progress) 
     return np.concatenate(parts) if parts else np.zeros((0, runner.info.num_classes), np.float32)
 
 
-def top_k_accuracy(probabilities: np.ndarray, labels: np.ndarray, k: int) -> float:
-    best = np.argsort(-probabilities, axis=1, kind="stable")[:, :k]
-    return float((best == labels[:, None]).any(axis=1).mean())
-
-
-def evaluate(runner: Runner, images: LabeledImages, track: Track = no_progress) -> dict:
+def accuracy(runner: Runner, images: LabeledImages, track: Track = no_progress) -> dict:
     """Top-1 and top-5 of `runner` on `images` (whose classes must be the model's)."""
     if images.class_names != runner.info.class_names:
         raise EdgembError(f"the model's classes ({', '.join(runner.info.class_names[:5])}, ...) are not the "
@@ -51,11 +47,11 @@ def evaluate(runner: Runner, images: LabeledImages, track: Track = no_progress) 
             "top5": top_k_accuracy(probabilities, images.labels, min(5, runner.info.num_classes))}
 
 
-def evaluate_on(runner: Runner, data: str | None, track: Track = no_progress) -> dict:
-    """Score on the validation split of --data (or of the run's data)."""
+def validation_accuracy(runner: Runner, data: str | None, track: Track = no_progress) -> dict:
+    """`edgemb eval`: accuracy on the validation split of --data (or of the run's data)."""
     dataset = eval_dataset(runner.info, data)
     images = load_split(dataset, "val", runner.info.preprocessing, track=track)
-    return {**evaluate(runner, images, track), "dataset": dataset, "split": "val",
+    return {**accuracy(runner, images, track), "dataset": dataset, "split": "val",
             "skipped_files": images.skipped}
 
 

@@ -4,14 +4,14 @@ objects unpickled is refused; every save is atomic."""
 import io
 from pathlib import Path
 
-import torch
-
 from .errors import EdgembError
 from .io import write_bytes_atomic
 
 
-def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+def load_state_dict(path: Path) -> dict:
     """Load plain tensors only: anything that needs unpickling arbitrary objects is refused."""
+    import torch  # here, not at the top: run.py imports this module and needs no torch to read edgemb.json
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError and others for unsafe or corrupt files
@@ -24,6 +24,8 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def save_state_dict(path: Path, state: dict) -> None:
     """torch.save to a temporary file, then rename: a crash leaves the old file or none."""
+    import torch
+
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_bytes_atomic(path, buffer.getvalue())

@@ -6,16 +6,19 @@ import json
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from . import __version__
 from .checkpoints import load_state_dict
 from .data.preprocess import Preprocessing
 from .errors import EdgembError
 from .io import write_json_atomic
-from .models import ARCHS, MobileNet, build_model
+from .models import ARCHS, build_model
+
+if TYPE_CHECKING:
+    from .models import MobileNet
 
 RUN_FILE = "edgemb.json"
 WEIGHTS_FILE = "model.pt"
@@ -54,12 +57,13 @@ class RunInfo:
             raise ValueError("num_classes does not match class_names")
         return info
 
-    def build_model(self) -> MobileNet:
+    def build_model(self) -> "MobileNet":
         return build_model(self.arch, self.alpha, self.num_classes)
 
 
 def versions() -> dict:
     """What made a run: recorded in its edgemb.json."""
+    import torch  # here, not at the top: reading a run directory needs no torch
     return {"edgemb": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version()}
 
@@ -80,7 +84,7 @@ def read_run_info(run_dir: Path) -> RunInfo:
         raise EdgembError(f"{path} is damaged ({type(e).__name__}: {e})") from None
 
 
-def load_run(run_dir: Path) -> tuple[RunInfo, MobileNet]:
+def load_run(run_dir: Path) -> tuple[RunInfo, "MobileNet"]:
     """The run's description and its best weights in eval mode."""
     info = read_run_info(run_dir)
     weights = Path(run_dir) / WEIGHTS_FILE

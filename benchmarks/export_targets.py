@@ -96,23 +96,46 @@ def main():
         "onnx_s8s8_speedup": round(speedup("model.onnx", TIMED[5]), 2),
         "keras_applications_over_ours": round(speedup("keras.applications int8", "model.int8.tflite"), 2),
     }
+    record["goals"] = verdicts(record["targets"])
     write_results("export_targets", record, markdown(record))
 
 
+# target: (row label, how the figure reads, goal, whether the figure meets it); issue 4's goals.
+ROWS = {
+    "tflite_int8_top1_drop_points": ("TFLite int8 top-1 drop vs fp32 (all 10k test images)", "{:+.2f} points",
+                                     "<= 0.5 points", lambda v: v <= 0.5),
+    "onnx_int8_top1_drop_points": ("ONNX int8 top-1 drop vs fp32", "{:+.2f} points", "<= 0.5 points",
+                                   lambda v: v <= 0.5),
+    "tflite_int8_size_ratio": ("TFLite int8 size / fp32", "{:.1%}", "<= 30%", lambda v: v <= 0.30),
+    "onnx_int8_size_ratio": ("ONNX int8 size / fp32", "{:.1%}", "<= 30%", lambda v: v <= 0.30),
+    "tflite_int8_speedup": ("TFLite int8 speed-up over fp32 (LiteRT)", "{:.2f}x", ">= 1.8x", lambda v: v >= 1.8),
+    "onnx_int8_speedup": ("ONNX int8 speed-up over fp32 (ONNX Runtime, U8S8, ours)", "{:.2f}x", ">= 1.8x",
+                          lambda v: v >= 1.8),
+    "onnx_s8s8_speedup": ("ONNX int8 speed-up with int8 activations (S8S8, not chosen)", "{:.2f}x", None, None),
+    "keras_applications_over_ours": ("keras.applications int8 latency / our int8 .tflite (no slower)", "{:.2f}x",
+                                     ">= 1.00", lambda v: v >= 1.0),
+}
+
+
+def verdicts(targets: dict) -> dict:
+    """{target: {"goal": ..., "met": bool}} for every target that has a goal."""
+    return {key: {"goal": goal, "met": met(targets[key])}
+            for key, (_, _, goal, met) in ROWS.items() if goal is not None}
+
+
 def markdown(r: dict) -> str:
-    t = r["targets"]
+    t, goals = r["targets"], r["goals"]
+    missed = [ROWS[key][0] for key, g in goals.items() if not g["met"]]
     lines = [f"# Export targets: {r['arch']} {r['alpha']:g}-{r['resolution']} (`{r['run']}`)", "",
              f"Machine: {r['machine']}; 1 thread; latency ratios are medians over {r['rounds']} interleaved "
-             "rounds.", "", "| target | measured | goal |", "|---|---|---|",
-             f"| TFLite int8 top-1 drop vs fp32 (all 10k test images) | {t['tflite_int8_top1_drop_points']:+.2f} points | <= 0.5 |",
-             f"| ONNX int8 top-1 drop vs fp32 | {t['onnx_int8_top1_drop_points']:+.2f} points | <= 0.5 |",
-             f"| TFLite int8 size / fp32 | {100 * t['tflite_int8_size_ratio']:.1f}% | <= 30% |",
-             f"| ONNX int8 size / fp32 | {100 * t['onnx_int8_size_ratio']:.1f}% | <= 30% |",
-             f"| TFLite int8 speed-up over fp32 (LiteRT) | {t['tflite_int8_speedup']:.2f}x | >= 1.8x |",
-             f"| ONNX int8 speed-up over fp32 (ONNX Runtime, U8S8, ours) | {t['onnx_int8_speedup']:.2f}x | >= 1.8x |",
-             f"| ONNX int8 speed-up with int8 activations (S8S8, not chosen) | {t['onnx_s8s8_speedup']:.2f}x | |",
-             f"| keras.applications int8 latency / our int8 .tflite | {t['keras_applications_over_ours']:.2f}x | >= 1.0 |",
-             "", f"Export of this run (4 artifacts, validation on all test images): {r['export_seconds']} s."]
+             "rounds.", "",
+             f"Verdict: {len(goals) - len(missed)} of {len(goals)} goals met"
+             + (f"; MISSED: {'; '.join(missed)}." if missed else "."), "",
+             "| target | measured | goal | verdict |", "|---|---|---|---|"]
+    for key, (label, figure, goal, _) in ROWS.items():
+        verdict = "" if goal is None else "met" if goals[key]["met"] else "MISSED"
+        lines.append(f"| {label} | {figure.format(t[key])} | {goal or ''} | {verdict} |")
+    lines += ["", f"Export of this run (4 artifacts, validation on all test images): {r['export_seconds']} s."]
     if "mobilenet_v2_1.0_224_export_seconds" in r:
         lines.append(f"Export of MobileNetV2 1.0-224 (ImageNet weights, 4 artifacts, validation on 100 images): "
                      f"{r['mobilenet_v2_1.0_224_export_seconds']} s.")

@@ -1,9 +1,11 @@
 """TFLite export: rebuild the network in Keras from the same ArchSpec, copy the
 (BatchNorm-folded) weights, and convert with TFLiteConverter.
 
-Chosen by measurement (benchmarks/export_paths.md): this path gives NHWC with
-zero TRANSPOSE ops, every op in int8 with per-channel weights, and the best
-int8 accuracy of the paths tried. TensorFlow runs in a worker process of its own:
+This path gives NHWC with zero TRANSPOSE ops and every op in int8 with per-channel
+weights (tests/test_export.py checks both on every export), at keras.applications'
+int8 speed (benchmarks/results/export_targets.md). litert-torch and ai-edge-quantizer
+were tried by hand and lost int8 accuracy; no benchmark in this repository records
+that comparison. TensorFlow runs in a worker process of its own:
 torch's exporter and TensorFlow in one process have been seen to fail silently.
 """
 import json

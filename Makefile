@@ -2,7 +2,7 @@
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-APT_PACKAGES := dataset-fashion-mnist kotlin junit4 qemu-user-static binfmt-support chromium openssh-server
+APT_PACKAGES := dataset-fashion-mnist junit4 qemu-user-static binfmt-support chromium openssh-server
 
 .PHONY: setup system-packages test test-fast android-test demo train-bench clean
 
@@ -41,16 +41,26 @@ ANDROID_SAMPLES := $(ANDROID_BUILD)/samples
 # scikit-image's photos. Any other exported .tflite can be given instead.
 ANDROID_BUNDLE := $(ANDROID_BUILD)/imagenet-bundle
 ANDROID_MODELS ?= $(ANDROID_BUNDLE)/model.int8.tflite $(ANDROID_BUNDLE)/model.tflite
-KOTLIN_CLASSPATH := /usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar:/usr/share/java/kotlin-stdlib.jar
+# The app's own Kotlin version (android_demo/build.gradle.kts): JetBrains' compiler from npm, in build/.
+KOTLIN_VERSION := 1.9.24
+KOTLIN_HOME := build/kotlin-$(KOTLIN_VERSION)/node_modules/kotlin-compiler
+KOTLINC := $(KOTLIN_HOME)/bin/kotlinc -nowarn -jvm-target 17
+KOTLIN_CLASSPATH := /usr/share/java/junit4.jar:/usr/share/java/hamcrest-core.jar:$(KOTLIN_HOME)/lib/kotlin-stdlib.jar
 
-android-test: setup system-packages $(ANDROID_SAMPLES)/.built $(ANDROID_BUNDLE)/.built
-	$(PY) android_demo/tools/golden_vectors.py --out $(ANDROID_BUILD)/golden $(ANDROID_MODELS)
-	kotlinc -nowarn -cp $(KOTLIN_CLASSPATH) -d $(ANDROID_BUILD)/core-tests.jar \
+$(KOTLIN_HOME)/.installed:
+	@command -v npm >/dev/null || { echo "npm is needed to install kotlin-compiler $(KOTLIN_VERSION) (Node.js's package manager)"; exit 1; }
+	npm install --silent --no-save --no-package-lock --prefix build/kotlin-$(KOTLIN_VERSION) kotlin-compiler@$(KOTLIN_VERSION)
+	touch $@
+
+android-test: setup system-packages $(KOTLIN_HOME)/.installed $(ANDROID_SAMPLES)/.built $(ANDROID_BUNDLE)/.built
+	$(PY) android_demo/tools/golden_vectors.py --out $(ANDROID_BUILD)/golden $(ANDROID_MODELS) \
+		$(ANDROID_SAMPLES)/fashion32.int8_input.tflite
+	$(KOTLINC) -cp $(KOTLIN_CLASSPATH) -d $(ANDROID_BUILD)/core-tests.jar \
 		android_demo/core/src/main/kotlin android_demo/core/src/test/kotlin
 	java -cp $(ANDROID_BUILD)/core-tests.jar:$(KOTLIN_CLASSPATH) -Dedgemb.golden=$(ANDROID_BUILD)/golden \
 		-Dedgemb.samples=$(ANDROID_SAMPLES) org.junit.runner.JUnitCore org.edgemb.core.AllTests
 
-$(ANDROID_BUNDLE)/.built: | setup
+$(ANDROID_BUNDLE)/.built: edge_mobilenet/data/preprocess.py | setup
 	$(VENV)/bin/edgemb pretrained mobilenet_v2 --out $(ANDROID_BUILD)/imagenet-run --force
 	$(VENV)/bin/edgemb export $(ANDROID_BUILD)/imagenet-run --int8 --formats tflite --force \
 		--calib-data "$$($(PY) -c 'import skimage, pathlib; print(pathlib.Path(skimage.__file__).parent / "data")')" \
@@ -58,7 +68,7 @@ $(ANDROID_BUNDLE)/.built: | setup
 	touch $@
 
 # Small real models trained and converted with TensorFlow (about 20 s), and broken ones the app must refuse.
-$(ANDROID_SAMPLES)/.built: android_demo/tools/sample_models.py edge_mobilenet/tflite_metadata.py | setup
+$(ANDROID_SAMPLES)/.built: android_demo/tools/sample_models.py edge_mobilenet/tflite_metadata.py edge_mobilenet/data/preprocess.py | setup
 	$(PY) android_demo/tools/sample_models.py $(ANDROID_SAMPLES)
 	touch $@
 

@@ -8,7 +8,7 @@ as an uncompressed zip. We write two files:
 - labels.txt (TENSOR_AXIS_LABELS of the output): class names, one per line;
 - preprocessing.properties (model level): `resize` and `crop`, i.e. "scale the
   shorter side to `resize` pixels, then center crop `crop` x `crop`" with
-  edge_mobilenet/data/preprocess.py's fixed-point bilinear resize. Plain
+  edge_mobilenet/data/preprocess.py's resize named by `interpolation`. Plain
   key=value lines that java.util.Properties reads on the phone.
 
 `read_metadata` applies the same rules, in the same order and with the same
@@ -22,13 +22,12 @@ from pathlib import Path
 import flatbuffers
 import numpy as np
 
-from .data.preprocess import Preprocessing
+from .data.preprocess import BILINEAR, INTERPOLATIONS, Preprocessing
 from .errors import EdgembError
 
 METADATA_BUFFER = "TFLITE_METADATA"
 LABELS_FILE = "labels.txt"
 PREPROCESSING_FILE = "preprocessing.properties"
-INTERPOLATION = "bilinear-fixed11"
 MIN_PARSER_VERSION = "1.0.0"  # every field written here exists since metadata schema 1.0.0
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same model always gives the same bytes
 
@@ -150,7 +149,7 @@ def read_metadata(model: bytes) -> dict:
     """What the Android app reads from a .tflite, checked by the app's rules:
     {name, description, version, author, input: {shape, dtype, scale, zero_point,
     normalization: {mean, std} | None}, output: {shape, dtype, scale, zero_point},
-    labels, preprocessing: {resize, crop}, associated_files}. A model the app
+    labels, preprocessing: {resize, crop, interpolation}, associated_files}. A model the app
     could not use raises EdgembError saying why."""
     model_t = _unpack(model)
     entry = next((m for m in model_t.metadata or [] if _text(m.name) == METADATA_BUFFER), None)
@@ -189,13 +188,13 @@ def read_metadata(model: bytes) -> dict:
 
     model_files = [_text(f.name) for f in metadata.associatedFiles or []]
     if PREPROCESSING_FILE in model_files:
-        resize, crop = _read_preprocessing(_attached(PREPROCESSING_FILE, archive), size)
+        preprocessing = _read_preprocessing(_attached(PREPROCESSING_FILE, archive), size)
     else:  # a model from elsewhere: no resize margin, the center square scaled to the input
-        resize, crop = size, size
+        preprocessing = {"resize": size, "crop": size, "interpolation": Preprocessing(size, size).interpolation}
     return {"name": _text(metadata.name), "description": _text(metadata.description),
             "version": _text(metadata.version), "author": _text(metadata.author),
             "input": image, "output": scores, "labels": labels,
-            "preprocessing": {"resize": resize, "crop": crop}, "associated_files": sorted(archive)}
+            "preprocessing": preprocessing, "associated_files": sorted(archive)}
 
 
 def _unpack(model: bytes):
@@ -239,9 +238,11 @@ def _check_input(image: dict) -> int:
                           "[1, height, width, 3] RGB pixels")
     if shape[1] != shape[2]:
         raise EdgembError(f"the input is {shape[1]}x{shape[2]}; only square inputs are supported")
-    if image["dtype"] not in ("uint8", "float32"):
+    if image["dtype"] not in ("uint8", "int8", "float32"):
         raise EdgembError(f"input type {image['dtype'].upper()} is not supported; "
-                          "export with uint8 (quantized) or float32 input")
+                          "export with uint8 (quantized), int8 or float32 input")
+    if image["dtype"] == "int8" and not (image["scale"] or 0) > 0:
+        raise EdgembError("the int8 input has no quantization scale; the app cannot map pixels to it")
     return shape[1]
 
 
@@ -297,7 +298,7 @@ def _read_labels(name: str, archive: dict[str, bytes]) -> list[str]:
     return labels
 
 
-def _read_preprocessing(data: bytes, size: int) -> tuple[int, int]:
+def _read_preprocessing(data: bytes, size: int) -> dict:
     values = {}
     for line in data.decode("latin-1").splitlines():
         line = line.strip()
@@ -308,21 +309,22 @@ def _read_preprocessing(data: bytes, size: int) -> tuple[int, int]:
         resize, crop = int(values["resize"]), int(values["crop"])
     except (KeyError, ValueError):
         raise EdgembError(f"{PREPROCESSING_FILE} needs integer resize and crop values") from None
-    if values.get("interpolation", INTERPOLATION) != INTERPOLATION:
-        raise EdgembError(f"{PREPROCESSING_FILE} asks for {values['interpolation']} interpolation; "
-                          f"only {INTERPOLATION} is implemented")
+    interpolation = values.get("interpolation", BILINEAR)  # the only method before the key could vary
+    if interpolation not in INTERPOLATIONS:
+        raise EdgembError(f"{PREPROCESSING_FILE} asks for {interpolation} interpolation; "
+                          f"only {', '.join(INTERPOLATIONS)} are implemented")
     if crop != size:
         raise EdgembError(f"{PREPROCESSING_FILE} says crop {crop} but the input is {size}x{size}")
     if resize < crop:
         raise EdgembError(f"{PREPROCESSING_FILE} says resize {resize}, smaller than crop {crop}")
-    return resize, crop
+    return {"resize": resize, "crop": crop, "interpolation": interpolation}
 
 
 def _preprocessing_properties(pre: Preprocessing) -> str:
     return ("# How to turn a photo into this model's input (edgemb, data/preprocess.py):\n"
-            "# scale the shorter side to `resize` pixels (bilinear, half-pixel centers, 11-bit\n"
-            "# fixed point), then take the center `crop` x `crop` square.\n"
-            f"resize={pre.resize}\ncrop={pre.crop}\ninterpolation={INTERPOLATION}\n")
+            "# scale the shorter side to `resize` pixels (integer fixed point, half-pixel centers;\n"
+            f"# {pre.interpolation}), then take the center `crop` x `crop` square.\n"
+            f"resize={pre.resize}\ncrop={pre.crop}\ninterpolation={pre.interpolation}\n")
 
 
 def _buffer_bytes(model_t, index: int) -> bytes:

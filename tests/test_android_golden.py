@@ -34,13 +34,20 @@ def golden(tmp_path_factory, samples) -> Path:
     return out
 
 
-def cases(folder: Path) -> list[tuple[str, np.ndarray]]:
+def frames(folder: Path) -> list[tuple[str, np.ndarray, int]]:
+    """(name, the pixels as the camera or file delivers them, clockwise rotation to upright)."""
     out = []
     for line in (folder / "cases.tsv").read_text().splitlines():
-        name, width, height = line.split("\t")
+        name, width, height, rotation = line.split("\t")
         pixels = np.frombuffer((folder / f"{name}.rgb").read_bytes(), np.uint8)
-        out.append((name, pixels.reshape(int(height), int(width), 3)))
+        out.append((name, pixels.reshape(int(height), int(width), 3), int(rotation)))
     return out
+
+
+def cases(folder: Path) -> list[tuple[str, np.ndarray]]:
+    """(name, upright image)."""
+    return [(name, np.ascontiguousarray(np.rot90(frame, -(rotation // 90))))
+            for name, frame, rotation in frames(folder)]
 
 
 @pytest.mark.slow
@@ -51,6 +58,19 @@ def test_photos_are_real_and_of_several_shapes(golden):
     chelsea = dict(cases(golden / "0-fashion32.int8"))["chelsea"]
     photo = Path(skimage.__file__).parent / "data" / "chelsea.png"
     assert np.array_equal(chelsea, np.asarray(Image.open(photo).convert("RGB")))
+    assert any(min(h, w) >= 4 * 256 for h, w in shapes)  # shrunk 4x or more even for a 224 model
+    delivered = {(frame.shape[1], frame.shape[0], rotation) for _, frame, rotation in frames(golden / "0-fashion32.int8")}
+    assert {(640, 480, 90), (1280, 720, 270), (1280, 720, 0)} <= delivered
+
+
+@pytest.mark.slow
+def test_vectors_stay_within_a_grey_level_of_pillow(golden):
+    """The oracle the Kotlin side also checks: Pillow's antialiased resize, not edgemb's code."""
+    folder = golden / "0-fashion32.int8"  # uint8 input: the .input bytes are the pixels
+    for name, image in cases(folder):
+        ours = np.frombuffer((folder / f"{name}.input").read_bytes(), np.uint8).astype(int)
+        pillow = np.frombuffer((folder / f"{name}.pillow").read_bytes(), np.uint8).astype(int)
+        assert np.abs(ours - pillow).max() <= 1 and np.abs(ours - pillow).mean() < 0.25, name
 
 
 @pytest.mark.slow

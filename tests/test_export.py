@@ -12,6 +12,7 @@ import pytest
 
 from edge_mobilenet.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist, preprocess_gray
 from edge_mobilenet.data.preprocess import Preprocessing
+from edge_mobilenet.data.preprocess import ANTIALIASED
 from edge_mobilenet.tflite_metadata import read_metadata
 from edge_mobilenet.export.validate import tflite_ops
 from edge_mobilenet.runtime import load_runner
@@ -96,7 +97,7 @@ def test_tflite_carries_what_the_android_app_reads(bundle, name):
     meta = read_metadata((bundle / name).read_bytes())  # the app's own rules: raises if unusable
     assert meta["labels"] == CLASS_NAMES
     assert meta["input"]["shape"] == [1, 32, 32, 3] and meta["output"]["shape"] == [1, 10]
-    assert meta["preprocessing"] == {"resize": 32, "crop": 32}
+    assert meta["preprocessing"] == {"resize": 32, "crop": 32, "interpolation": ANTIALIASED}
     if meta["input"]["dtype"] == "float32":  # raw pixels as floats: normalization is inside
         assert meta["input"]["normalization"] == {"mean": [0.0], "std": [1.0]}
 

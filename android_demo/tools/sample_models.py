@@ -104,12 +104,12 @@ def main(out_dir: Path) -> None:
         "fashion32.int8.tflite": add_metadata(int8, **INFO, class_names=CLASS_NAMES, preprocessing=PRE),
         "fashion32.tflite": add_metadata(fp32, **INFO, class_names=CLASS_NAMES, preprocessing=PRE),
         "fashion32.plain_metadata.tflite": without_preprocessing_file(int8),
+        "fashion32.int8_input.tflite": add_metadata(to_tflite(pixel_model, calibration, tf.int8), **INFO,
+                                                    class_names=CLASS_NAMES, preprocessing=PRE),
         "bad/no_metadata.tflite": int8,
         "bad/labels_mismatch.tflite": with_metadata(int8, CLASS_NAMES[:-1], normalized_input=False),
         "bad/empty_labels.tflite": with_metadata(int8, [], normalized_input=False),
         "bad/not_an_image.tflite": with_metadata(not_an_image_model(), CLASS_NAMES, normalized_input=True),
-        "bad/int8_input.tflite": with_metadata(to_tflite(pixel_model, calibration, tf.int8), CLASS_NAMES,
-                                               normalized_input=False),
         "bad/float_without_normalization.tflite": with_metadata(fp32, CLASS_NAMES, normalized_input=False),
     }
     for name, data in models.items():

@@ -13,7 +13,6 @@ import java.util.Properties
 object ModelReader {
     const val METADATA_BUFFER = "TFLITE_METADATA"
     const val PREPROCESSING_FILE = "preprocessing.properties"
-    const val INTERPOLATION = "bilinear-fixed11"
 
     // TensorType in the TFLite schema, by value.
     private val TYPE_NAMES = listOf(
@@ -109,17 +108,18 @@ object ModelReader {
         }
 
         val modelFiles = metadata.tables(MODEL_META_FILES).map { it.string(FILE_NAME) }
-        val resizeAndCrop = if (PREPROCESSING_FILE in modelFiles) {
+        val preprocessing = if (PREPROCESSING_FILE in modelFiles) {
             readPreprocessing(attached(PREPROCESSING_FILE, files), size)
         } else {
-            intArrayOf(size, size) // a model from elsewhere: no resize margin, the center square scaled to the input
+            // a model from elsewhere: no resize margin, the center square scaled to the input
+            Triple(size, size, Preprocess.ANTIALIASED)
         }
         return ModelSpec(
             name = metadata.string(MODEL_META_NAME) ?: "",
             description = metadata.string(MODEL_META_DESCRIPTION) ?: "",
             version = metadata.string(MODEL_META_VERSION) ?: "",
             input = input, output = output, normalization = normalization, labels = labels,
-            resize = resizeAndCrop[0], crop = resizeAndCrop[1])
+            resize = preprocessing.first, crop = preprocessing.second, interpolation = preprocessing.third)
     }
 
     private fun tensorSpec(tensor: Table): TensorSpec {
@@ -146,9 +146,12 @@ object ModelReader {
         if (shape[1] != shape[2]) {
             throw ModelError("the input is ${shape[1]}x${shape[2]}; only square inputs are supported")
         }
-        if (input.type != "UINT8" && input.type != "FLOAT32") {
+        if (input.type != "UINT8" && input.type != "INT8" && input.type != "FLOAT32") {
             throw ModelError("input type ${input.type} is not supported; " +
-                "export with uint8 (quantized) or float32 input")
+                "export with uint8 (quantized), int8 or float32 input")
+        }
+        if (input.type == "INT8" && !(input.scale > 0f)) {
+            throw ModelError("the int8 input has no quantization scale; the app cannot map pixels to it")
         }
         return shape[1]
     }
@@ -195,8 +198,8 @@ object ModelReader {
         return labels
     }
 
-    /** [resize, crop] from preprocessing.properties, checked against the input size. */
-    private fun readPreprocessing(data: ByteArray, size: Int): IntArray {
+    /** (resize, crop, interpolation) from preprocessing.properties, checked against the input size. */
+    private fun readPreprocessing(data: ByteArray, size: Int): Triple<Int, Int, String> {
         val properties = Properties()
         properties.load(ByteArrayInputStream(data))
         val resize = properties.getProperty("resize")?.trim()?.toIntOrNull()
@@ -204,13 +207,14 @@ object ModelReader {
         if (resize == null || crop == null) {
             throw ModelError("$PREPROCESSING_FILE needs integer resize and crop values")
         }
-        val interpolation = properties.getProperty("interpolation", INTERPOLATION).trim()
-        if (interpolation != INTERPOLATION) {
+        // A file without the key predates the choice: the two-tap bilinear was the only method.
+        val interpolation = properties.getProperty("interpolation", Preprocess.BILINEAR).trim()
+        if (interpolation !in Preprocess.INTERPOLATIONS) {
             throw ModelError("$PREPROCESSING_FILE asks for $interpolation interpolation; " +
-                "only $INTERPOLATION is implemented")
+                "only ${Preprocess.INTERPOLATIONS.joinToString(", ")} are implemented")
         }
         if (crop != size) throw ModelError("$PREPROCESSING_FILE says crop $crop but the input is ${size}x$size")
         if (resize < crop) throw ModelError("$PREPROCESSING_FILE says resize $resize, smaller than crop $crop")
-        return intArrayOf(resize, crop)
+        return Triple(resize, crop, interpolation)
     }
 }

@@ -14,9 +14,10 @@ class Normalization(val mean: FloatArray, val std: FloatArray)
 
 /**
  * Everything the app needs to run an image classifier, read from the model itself:
- * photos are resized so the shorter side is `resize` pixels, center-cropped to
- * `crop` x `crop` (the input size), then fed as uint8 pixels or, for a float32
- * input, normalized; the output holds one score per label.
+ * photos are resized so the shorter side is `resize` pixels (by `interpolation`, one of
+ * [Preprocess.INTERPOLATIONS]), center-cropped to `crop` x `crop` (the input size), then fed
+ * as uint8 pixels, quantized int8 pixels or, for a float32 input, normalized; the output
+ * holds one score per label.
  */
 class ModelSpec(
     val name: String,
@@ -27,5 +28,6 @@ class ModelSpec(
     val normalization: Normalization?,
     val labels: List<String>,
     val resize: Int,
-    val crop: Int
+    val crop: Int,
+    val interpolation: String = Preprocess.ANTIALIASED
 )

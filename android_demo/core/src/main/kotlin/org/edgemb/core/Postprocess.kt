@@ -29,4 +29,8 @@ object Postprocess {
             .sortedWith(Comparator { a, b -> if (scores[a] != scores[b]) scores[b].compareTo(scores[a]) else a - b })
             .take(k)
             .map { Classification(it, labels[it], scores[it]) }
+
+    /** What the app lists: at most `maxResults` classes scoring at least `threshold`, best first. */
+    fun results(scores: FloatArray, labels: List<String>, maxResults: Int, threshold: Float): List<Classification> =
+        topK(scores, labels, maxResults).filter { it.score >= threshold }
 }

@@ -26,6 +26,7 @@ class GoldenVectorTest {
             assertArrayEquals(what, floats(python.getProperty("normalization.std")), spec.normalization?.std, 0f)
             assertEquals(what, python.getProperty("preprocessing.resize").toInt(), spec.resize)
             assertEquals(what, python.getProperty("preprocessing.crop").toInt(), spec.crop)
+            assertEquals(what, python.getProperty("preprocessing.interpolation"), spec.interpolation)
             assertEquals(what, golden.labels, spec.labels)
         }
     }
@@ -42,6 +43,28 @@ class GoldenVectorTest {
                 val tensor = Preprocess.inputTensor(spec, case.image)
                 assertArrayEquals("${golden.folder.name}/${case.name}", case.input, tensor)
                 assertEquals(spec.input.byteSize, case.input.size)
+            }
+        }
+    }
+
+    /** An oracle that is not edgemb's code on either side: Pillow's antialiased bilinear resize. */
+    @Test
+    fun staysWithinAGreyLevelOfPillow() {
+        for (golden in TestData.goldenModels) {
+            val spec = ModelReader.read(golden.model)
+            if (spec.interpolation != Preprocess.ANTIALIASED) continue
+            for (case in golden.cases) {
+                val ours = Preprocess.resizeCenterCrop(case.image, spec.resize, spec.crop, spec.interpolation).pixels
+                var worst = 0
+                var sum = 0L
+                for (i in ours.indices) {
+                    val difference = Math.abs((ours[i].toInt() and 0xFF) - (case.pillow[i].toInt() and 0xFF))
+                    worst = maxOf(worst, difference)
+                    sum += difference
+                }
+                val what = "${golden.folder.name}/${case.name}"
+                assertTrue("$what: $worst levels from Pillow", worst <= 1)
+                assertTrue("$what: ${sum.toDouble() / ours.size} levels from Pillow on average", sum < ours.size / 4)
             }
         }
     }

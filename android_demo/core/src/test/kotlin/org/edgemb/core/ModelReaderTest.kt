@@ -39,9 +39,10 @@ class ModelReaderTest {
     }
 
     @Test
-    fun unsupportedInputType() {
-        assertEquals("input type INT8 is not supported; export with uint8 (quantized) or float32 input",
-            refusal("int8_input"))
+    fun int8InputIsAccepted() {
+        val spec = ModelReader.read(File(TestData.samples, "fashion32.int8_input.tflite").readBytes())
+        assertEquals("INT8", spec.input.type)
+        assertEquals(-128, spec.input.zeroPoint)
     }
 
     @Test

@@ -23,4 +23,14 @@ class PostprocessTest {
         val expected = listOf(Classification(1, "b", 0.4f), Classification(3, "d", 0.4f), Classification(0, "a", 0.1f))
         assertEquals(expected, top)
     }
+
+    @Test
+    fun resultsHonourMaxResultsAndTheScoreThreshold() {
+        val scores = floatArrayOf(0.05f, 0.6f, 0.1f, 0.25f)
+        val labels = listOf("a", "b", "c", "d")
+        assertEquals(listOf("b", "d"), Postprocess.results(scores, labels, 3, 0.2f).map { it.label })
+        assertEquals(listOf("b"), Postprocess.results(scores, labels, 1, 0f).map { it.label })
+        assertEquals(listOf("b", "d", "c", "a"), Postprocess.results(scores, labels, 10, 0f).map { it.label })
+        assertEquals(emptyList<Classification>(), Postprocess.results(scores, labels, 3, 0.7f))
+    }
 }

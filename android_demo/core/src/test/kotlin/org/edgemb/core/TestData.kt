@@ -28,8 +28,25 @@ object TestData {
         }
 }
 
-class GoldenCase(val name: String, val image: RgbImage, val input: ByteArray, val output: ByteArray,
-                 val top: List<Classification>)
+/** A photo or camera frame as delivered ([frame], turned [rotation] degrees clockwise to be upright). */
+class GoldenCase(val name: String, val frame: RgbImage, val rotation: Int, val input: ByteArray,
+                 val output: ByteArray, val top: List<Classification>, val pillow: ByteArray) {
+    /** The frame as CameraX hands it over: RGBA_8888 with 8 spare bytes after each row. */
+    val rgba: ByteArray
+        get() {
+            val stride = rowStride
+            val out = ByteArray(stride * frame.height)
+            for (y in 0 until frame.height) for (x in 0 until frame.width) {
+                for (c in 0 until 3) out[y * stride + x * 4 + c] = frame.pixels[(y * frame.width + x) * 3 + c]
+                out[y * stride + x * 4 + 3] = 0xFF.toByte()
+            }
+            return out
+        }
+    val rowStride: Int get() = frame.width * 4 + 8
+
+    /** The upright image, through the app's own camera-frame code. */
+    val image: RgbImage get() = CameraFrame.uprightRgb(rgba, frame.width, frame.height, rowStride, rotation)
+}
 
 class GoldenModel(val folder: File) {
     val model: ByteArray get() = File(folder, "model.tflite").readBytes()
@@ -44,12 +61,13 @@ class GoldenModel(val folder: File) {
 
     val cases: List<GoldenCase>
         get() = File(folder, "cases.tsv").readLines().filter { it.isNotEmpty() }.map { line ->
-            val (name, width, height) = line.split("\t")
+            val (name, width, height, rotation) = line.split("\t")
             val top = File(folder, "$name.top.tsv").readLines().filter { it.isNotEmpty() }.map {
                 val (index, score, label) = it.split("\t")
                 Classification(index.toInt(), label, score.toFloat())
             }
             GoldenCase(name, RgbImage(width.toInt(), height.toInt(), File(folder, "$name.rgb").readBytes()),
-                File(folder, "$name.input").readBytes(), File(folder, "$name.output").readBytes(), top)
+                rotation.toInt(), File(folder, "$name.input").readBytes(), File(folder, "$name.output").readBytes(),
+                top, File(folder, "$name.pillow").readBytes())
         }
 }

@@ -216,6 +216,38 @@ def pretrained(name, out, force):
                f"written to {out}/")
 
 
+@cli.command("preprocess")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("images", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for one NAME.png per image.")
+def preprocess_command(run_dir, images, out):
+    """Write exactly the pixels the model sees for each image (the run's resize and crop), as PNG,
+    to compare with what an app feeds its model."""
+    import io
+
+    from PIL import Image
+
+    from .data.images import BadImage, read_image
+    from .data.preprocess import preprocess
+    from .io import write_bytes_atomic
+    from .run import read_run_info
+
+    pre = read_run_info(run_dir).preprocessing
+    names = [path.stem + ".png" for path in images]
+    if len(set(names)) != len(names):
+        raise EdgembError("two images have the same name; their PNGs would overwrite each other")
+    for path, name in zip(images, names):
+        try:
+            pixels = preprocess(read_image(path), pre)
+        except BadImage as e:
+            raise EdgembError(f"cannot read {path} as a JPEG/PNG/BMP/WebP image ({e})") from None
+        png = io.BytesIO()
+        Image.fromarray(pixels).save(png, format="PNG")
+        write_bytes_atomic(out / name, png.getvalue())
+        click.echo(f"{out / name}: {pre.crop}x{pre.crop} ({pre.interpolation}, shorter side {pre.resize})")
+
+
 @cli.command()
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="MODEL...")
 @click.option("--device", type=click.Choice(["cpu", "arm64"]), default="cpu", show_default=True,

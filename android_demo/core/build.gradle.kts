@@ -1,12 +1,22 @@
 // Plain Kotlin, no Android: the model's metadata, preprocessing and post-processing.
-// `make android-test` (repository root) compiles and tests these sources with Kotlin 1.3
-// on the JVM; keep them to Kotlin 1.3 language features and standard library.
+// `make android-test` (repository root) compiles and tests these sources with the same
+// Kotlin, 1.9.24, on the JVM. No toolchain is requested: Gradle's own JDK 17 (Android
+// Studio's) compiles it, so no toolchain resolver is needed.
+import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+
 plugins {
     id("org.jetbrains.kotlin.jvm")
 }
 
+java {
+    sourceCompatibility = JavaVersion.VERSION_17
+    targetCompatibility = JavaVersion.VERSION_17
+}
+
 kotlin {
-    jvmToolchain(17)
+    compilerOptions {
+        jvmTarget.set(JvmTarget.JVM_17)
+    }
 }
 
 dependencies {

@@ -24,9 +24,15 @@ enum class Accelerator(val label: String) {
 
 class Prediction(val top: List<Classification>, val inferenceMs: Double, val preprocessingMs: Double)
 
-/** LiteRT's Interpreter for a model whose [ModelSpec] was read from its own metadata. */
+/**
+ * LiteRT's Interpreter for a model whose [ModelSpec] was read from its own metadata.
+ * `model` is a direct (memory-mapped) buffer; the Interpreter reads it in place.
+ * The constructor throws whatever LiteRT throws, Errors included (a missing native
+ * library is an UnsatisfiedLinkError, missing GPU classes a NoClassDefFoundError):
+ * callers catch Throwable and show the message.
+ */
 class Classifier(
-    model: ByteArray,
+    model: ByteBuffer,
     private val spec: ModelSpec,
     val threads: Int,
     val accelerator: Accelerator
@@ -35,10 +41,14 @@ class Classifier(
         Accelerator.CPU -> null
         Accelerator.GPU -> {
             val compatibility = CompatibilityList()
-            if (!compatibility.isDelegateSupportedOnThisDevice) {
-                throw UnsupportedOperationException("this GPU is not supported by LiteRT")
+            try {
+                if (!compatibility.isDelegateSupportedOnThisDevice) {
+                    throw UnsupportedOperationException("this GPU is not supported by LiteRT")
+                }
+                GpuDelegate(compatibility.bestOptionsForThisDevice)
+            } finally {
+                compatibility.close()
             }
-            GpuDelegate(compatibility.bestOptionsForThisDevice)
         }
         Accelerator.NNAPI -> {
             if (Build.VERSION.SDK_INT < Build.VERSION_CODES.O_MR1) {
@@ -56,19 +66,18 @@ class Classifier(
     private val interpreter: Interpreter
 
     init {
-        val options = Interpreter.Options().setNumThreads(threads).setUseXNNPACK(accelerator == Accelerator.CPU)
-        delegate?.let { options.addDelegate(it) }
-        val buffer = ByteBuffer.allocateDirect(model.size).order(ByteOrder.nativeOrder())
-        buffer.put(model).rewind()
         interpreter = try {
-            Interpreter(buffer, options)
-        } catch (e: Exception) {
+            val options = Interpreter.Options().setNumThreads(threads).setUseXNNPACK(accelerator == Accelerator.CPU)
+            delegate?.let { options.addDelegate(it) }
+            Interpreter(model, options)
+        } catch (e: Throwable) {
             delegate?.close()
             throw e
         }
     }
 
-    fun classify(image: RgbImage, k: Int = 3): Prediction {
+    /** At most `maxResults` classes scoring at least `threshold`, best first. Throws what LiteRT throws. */
+    fun classify(image: RgbImage, maxResults: Int, threshold: Float): Prediction {
         val start = SystemClock.elapsedRealtimeNanos()
         input.rewind()
         input.put(Preprocess.inputTensor(spec, image))
@@ -79,7 +88,7 @@ class Classifier(
         val done = SystemClock.elapsedRealtimeNanos()
         output.rewind()
         output.get(outputBytes)
-        val top = Postprocess.topK(Postprocess.scores(spec, outputBytes), spec.labels, k)
+        val top = Postprocess.results(Postprocess.scores(spec, outputBytes), spec.labels, maxResults, threshold)
         return Prediction(top, (done - preprocessed) / 1e6, (preprocessed - start) / 1e6)
     }
 

@@ -1,4 +1,5 @@
-"""`edgemb export`: a run directory -> a validated bundle of ONNX and TFLite models.
+"""`edgemb export`: a run directory -> a validated bundle of models, one export backend per format
+(export/backend.py: ONNX, TFLite, ExecuTorch).
 
 Everything is written into a temporary sibling folder and renamed into place
 at the end, so a failed or interrupted export leaves no half-written bundle.
@@ -6,13 +7,11 @@ at the end, so a failed or interrupted export leaves no half-written bundle.
 import importlib.metadata
 import shutil
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .. import __version__
 from ..data import calibration_images, load_split
 from ..data.preprocess import normalize
 from ..errors import EdgembError
@@ -20,19 +19,22 @@ from ..io import atomic_dir, write_bytes_atomic, write_json_atomic, write_text_a
 from ..metrics import top_k_accuracy
 from ..run import WEIGHTS_FILE, load_run
 from ..runtime import load_runner
-from ..tflite_metadata import add_metadata
-from .onnx import OPSET, export_onnx, quantize_onnx
+from .backend import Job
+from .executorch import ExecuTorchBackend
+from .onnx import OPSET, OnnxBackend
 from .report import report_markdown
-from .tflite import convert_tflite
-from .validate import FP32_TOLERANCE, compare, tflite_ops
+from .tflite import TFLiteBackend
+from .validate import FP32_TOLERANCE, compare
 
-FORMATS = ("onnx", "tflite")
+BACKENDS = {backend.name: backend for backend in (OnnxBackend(), TFLiteBackend(), ExecuTorchBackend())}
+FORMATS = tuple(BACKENDS)
 MIN_CALIBRATION = 100
 PARITY_IMAGES = 32
 
 
 def versions() -> dict:
-    names = ["edge-mobilenet", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu", "ai-edge-litert"]
+    names = ["edge-mobilenet", "torch", "onnx", "onnxruntime", "onnxscript", "tensorflow-cpu", "ai-edge-litert",
+             "executorch"]
     found = {}
     for name in names:
         try:
@@ -40,11 +42,6 @@ def versions() -> dict:
         except importlib.metadata.PackageNotFoundError:
             pass
     return found
-
-
-def artifact_names(formats, int8: bool) -> list[str]:
-    return [name for fmt in formats for name in
-            ([f"model.{fmt}", f"model.int8.{fmt}"] if int8 else [f"model.{fmt}"])]
 
 
 def export_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = False,
@@ -105,26 +102,13 @@ def export_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool =
     with atomic_dir(out_dir, force=force) as tmp:
         work = tmp / ".work"
         work.mkdir()
-        if "onnx" in formats:
-            export_onnx(model, info.resolution, tmp / "model.onnx")
-            t = stage("model.onnx: torch.onnx (dynamo) export, onnx.checker", t)
-            if int8:
-                quantize_onnx(tmp / "model.onnx", tmp / "model.int8.onnx",
-                              normalize(calibration, pre).transpose(0, 3, 1, 2).copy())
-                t = stage("model.int8.onnx: ONNX Runtime static QDQ quantization", t)
-        if "tflite" in formats:
-            paths = convert_tflite(model, info.resolution, pre.mean, pre.std, calibration, work)
-            # Both take raw pixels: the float one declares the identity normalization.
-            raw_pixels = replace(pre, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
-            for precision, path in paths.items():
-                name = "model.tflite" if precision == "fp32" else "model.int8.tflite"
-                write_bytes_atomic(tmp / name, add_metadata(
-                    path.read_bytes(), name=f"{info.arch} {info.alpha:g}-{info.resolution} {precision}",
-                    description=f"edgemb {info.arch} alpha={info.alpha:g} classifier, {precision}",
-                    version=__version__, class_names=info.class_names,
-                    preprocessing=raw_pixels))
-            t = stage("model.tflite" + (" + model.int8.tflite" if int8 else "")
-                      + ": Keras rebuild, TFLiteConverter, metadata", t)
+        def step(message: str) -> None:
+            nonlocal t
+            t = stage(message, t)
+
+        backends = [BACKENDS[name] for name in formats]
+        for backend in backends:
+            backend.build(Job(model, info, calibration, tmp, work, step))
         shutil.rmtree(work)
 
         write_text_atomic(tmp / "labels.txt", "\n".join(info.class_names) + "\n")
@@ -134,17 +118,14 @@ def export_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool =
                                                    "artifacts": {}}}
         write_json_atomic(tmp / "edgemb.json", bundle_info)
 
-        for name in artifact_names(formats, int8):
+        for backend, name in ((b, name) for b in backends for name in b.files(int8)):
             runner = load_runner(tmp / name)
             outputs = runner.predict(images)
             metrics = {"format": runner.format, "precision": runner.precision,
                        "size_bytes": runner.size_bytes, **compare(outputs, reference, labels),
-                       "input": {"shape": [int(d) for d in runner.input_shape], "dtype": runner.input_dtype.name}}
-            if runner.format == "tflite":
-                census, problems = tflite_ops(tmp / name)
-                metrics |= {"ops": dict(census.most_common()), "problems": problems}
-                if problems:
-                    raise RuntimeError(f"{name} breaks the all-int8/NHWC contract: {'; '.join(problems)}")
+                       "input": {"shape": [int(d) for d in runner.input_shape], "dtype": runner.input_dtype.name,
+                                 **backend.input_contract(runner.precision)},
+                       **backend.inspect(tmp / name)}
             if runner.precision == "fp32" and metrics["max_abs_diff"] > FP32_TOLERANCE:
                 raise EdgembError(f"{name} disagrees with PyTorch (max abs diff {metrics['max_abs_diff']:.2g} "
                                   f"> {FP32_TOLERANCE}): nothing was written")

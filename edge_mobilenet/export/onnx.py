@@ -13,21 +13,11 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
                                       quant_pre_process, quantize_static)
 
 from ..models import MobileNet
+from .backend import Backend, Classifier, Job
 
 OPSET = 18
 INPUT_NAME = "input"
 OUTPUT_NAME = "probabilities"
-
-
-class Classifier(torch.nn.Module):
-    """The network plus softmax: every exported artifact outputs probabilities."""
-
-    def __init__(self, model: MobileNet):
-        super().__init__()
-        self.model = model
-
-    def forward(self, x):
-        return self.model(x).softmax(dim=1)
 
 
 def export_onnx(model: MobileNet, resolution: int, path: Path) -> None:
@@ -70,3 +60,17 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
                         activation_type=activations, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
     onnx.checker.check_model(str(int8_path))
+
+
+class OnnxBackend(Backend):
+    name = suffix = "onnx"
+
+    def build(self, job: Job) -> None:
+        export_onnx(job.model, job.info.resolution, job.out / "model.onnx")
+        job.log("model.onnx: torch.onnx (dynamo) export, onnx.checker")
+        if job.int8:
+            quantize_onnx(job.out / "model.onnx", job.out / "model.int8.onnx", job.normalized_calibration())
+            job.log("model.int8.onnx: ONNX Runtime static QDQ quantization")
+
+    def input_contract(self, precision: str) -> dict:
+        return {"layout": "NCHW", "normalized": True}

@@ -11,12 +11,18 @@ torch's exporter and TensorFlow in one process have been seen to fail silently.
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from .. import __version__
 from ..errors import EdgembError
+from ..io import write_bytes_atomic
 from ..models import MobileNet
+from ..tflite_metadata import add_metadata
+from .backend import Backend, Job
+from .validate import tflite_ops
 from .weights import folded_weights
 
 
@@ -48,3 +54,30 @@ def convert_tflite(model: MobileNet, resolution: int, mean, std, calibration: np
         if not path.is_file() or path.stat().st_size == 0:
             raise EdgembError(f"TFLite conversion wrote no {path.name}")
     return paths
+
+
+class TFLiteBackend(Backend):
+    name = suffix = "tflite"
+
+    def build(self, job: Job) -> None:
+        info = job.info
+        pre = info.preprocessing
+        paths = convert_tflite(job.model, info.resolution, pre.mean, pre.std, job.calibration, job.work)
+        # Both take raw pixels: the float one declares the identity normalization.
+        raw_pixels = replace(pre, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+        for precision, path in paths.items():
+            name = "model.tflite" if precision == "fp32" else "model.int8.tflite"
+            write_bytes_atomic(job.out / name, add_metadata(
+                path.read_bytes(), name=f"{info.arch} {info.alpha:g}-{info.resolution} {precision}",
+                description=f"edgemb {info.arch} alpha={info.alpha:g} classifier, {precision}",
+                version=__version__, class_names=info.class_names, preprocessing=raw_pixels))
+        job.log(" + ".join(self.files(job.int8)) + ": Keras rebuild, TFLiteConverter, metadata")
+
+    def input_contract(self, precision: str) -> dict:
+        return {"layout": "NHWC", "normalized": False}  # raw 0..255 RGB: normalization is inside
+
+    def inspect(self, path: Path) -> dict:
+        census, problems = tflite_ops(path)
+        if problems:
+            raise RuntimeError(f"{path.name} breaks the all-int8/NHWC contract: {'; '.join(problems)}")
+        return {"ops": dict(census.most_common()), "problems": problems}

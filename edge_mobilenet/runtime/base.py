@@ -5,7 +5,7 @@ model's input contract (layout, dtype, normalization, quantization) and turns
 preprocessed uint8 pixels into it, so callers never special-case a format.
 
 Subclasses set
-    format       "tflite", "onnx", "pte" or "pytorch"
+    format       "tflite", "onnx", "executorch" or "pytorch"
     precision    "fp32" or "int8"
     input_shape  the input tensor's shape, batch 1 first
     input_dtype

@@ -316,7 +316,8 @@ class PteModel:
         portable_lib._unsafe_reset_threadpool(threads)
         self.interpreter_name = f"executorch {package_version('executorch')} (XNNPACK)"
         try:
-            self.method = Runtime.get().load_program(path).load_method("forward")
+            self.program = Runtime.get().load_program(path)  # owns the method's memory: keep it
+            self.method = self.program.load_method("forward")
         except Exception as e:  # the runtime raises plain RuntimeError/ValueError with an error code
             raise UserError(f"not a valid ExecuTorch program for executorch {package_version('executorch')} "
                             f"({first_line(e)[:200]})") from None

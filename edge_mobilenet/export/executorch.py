@@ -16,20 +16,13 @@ import torch
 
 from ..errors import EdgembError
 from ..io import write_bytes_atomic
+from ..runtime.executorch import PRECISION_METHOD, quiet_imports
 from .backend import Backend, Classifier, Job
 
-# A constant method stored in our .pte files: the runner reads the precision from it.
-PRECISION_METHOD = "edgemb_int8"
 # Conv + ReLU6 quantized as one op (annotate_conv_relu6): chosen on validation images,
 # benchmarks/results/executorch_targets.md.
 FUSE_RELU6 = True
 HEAVY_OPS = ("convolution", "linear", "addmm", "mm", "bmm")  # must never run outside the delegate
-
-
-def quiet_imports():
-    """executorch imports torchao, which logs its optional CUDA kernels failing to load."""
-    import logging
-    logging.getLogger("torchao").setLevel(logging.ERROR)
 
 
 def ops_outside_delegate(graph_module) -> Counter:

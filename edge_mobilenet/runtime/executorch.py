@@ -4,6 +4,7 @@ Our .pte files take float32 NCHW [1, 3, R, R] normalized input, like the ONNX
 files. The XNNPACK threadpool is process-wide and defaults to every core, so
 the runner sets it to `threads` (the thread count a benchmark asks for).
 """
+import logging
 import os
 from contextlib import contextmanager
 
@@ -13,7 +14,7 @@ from ..data.preprocess import normalize
 from ..errors import EdgembError
 from .base import Runner
 
-PRECISION_METHOD = "edgemb_int8"  # the constant method export/executorch.py stores in our files
+PRECISION_METHOD = "edgemb_int8"  # a constant method in our .pte files (export/executorch.py): 1 for int8
 # The wheel's runtime is built without the event tracer, so it records no ETDump.
 NO_ETDUMP = ("per-op times unavailable for .pte: the installed executorch wheel's runtime is built "
              "without the event tracer (ETDump); rebuild ExecuTorch with EXECUTORCH_ENABLE_EVENT_TRACER=ON")
@@ -30,6 +31,7 @@ class ExecuTorchRunner(Runner):
 
     def __init__(self, path, threads=1):
         super().__init__(path, threads)
+        quiet_imports()
         from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
 
@@ -37,7 +39,8 @@ class ExecuTorchRunner(Runner):
         try:
             with quiet_native_logs():
                 portable_lib._unsafe_reset_threadpool(threads)
-                program = Runtime.get().load_program(data)
+                # The program owns the method's memory: keep it alive as long as the method.
+                self.program = program = Runtime.get().load_program(data)
                 self.method = program.load_method("forward")
         except Exception as e:  # the runtime raises plain RuntimeError/ValueError with an error code
             found, expected = file_version(data), schema_version()
@@ -64,6 +67,13 @@ class ExecuTorchRunner(Runner):
     def graph_cost(self):
         raise EdgembError(f"{self.path.name}: the layers of a .pte are inside the XNNPACK delegate's "
                           "opaque blob, so its MACs cannot be read from the file")
+
+
+def quiet_imports() -> None:
+    """executorch imports torchao, which logs its optional GPU kernels failing to load and a
+    torch deprecation warning on every start: noise, not news, for an edgemb user."""
+    for name in ("torchao", "torch.utils._pytree"):
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 @contextmanager

@@ -27,6 +27,7 @@ def file_version(data: bytes) -> str | None:
 
 
 class ExecuTorchRunner(Runner):
+    """graph_cost() stays None: the layers are inside the XNNPACK delegate's opaque blob."""
     format = "executorch"  # the export backend name (--formats), like "onnx" and "tflite"
 
     def __init__(self, path, threads=1):
@@ -63,10 +64,6 @@ class ExecuTorchRunner(Runner):
     def invoke(self, tensor):
         import torch
         return self.method.execute([torch.from_numpy(tensor)])[0].numpy()
-
-    def graph_cost(self):
-        raise EdgembError(f"{self.path.name}: the layers of a .pte are inside the XNNPACK delegate's "
-                          "opaque blob, so its MACs cannot be read from the file")
 
 
 def quiet_imports() -> None:

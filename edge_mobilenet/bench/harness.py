@@ -127,6 +127,7 @@ def bench_model(runner: Runner, target, settings: Settings, pixels: np.ndarray) 
                        if run["op_profile"] else None),
     }
 
+        "op_profile_unavailable": run.get("op_profile_unavailable"),  # why not, where the runtime says
 
 def bench_twin(runner: Runner, target, settings: Settings, pixels: np.ndarray, folder: Path) -> dict:
     """Export the standard-conv twin of `runner`'s model in its format and precision and benchmark it."""

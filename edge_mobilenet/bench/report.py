@@ -221,6 +221,9 @@ def print_bench(record: dict, console: Console | None = None) -> None:
         console.print("[dim]No per-op profile for: "
                       + ", ".join(r["label"] for r in record["results"] if not r["op_profile"])
                       + " (the runtime's Python API gives none).[/]")
+    for r in record["results"]:
+        if r.get("op_profile_unavailable"):
+            console.print(f"Note: {r['label']}: {r['op_profile_unavailable']}", markup=False)
     for line in notes(record):
         console.print(f"Note: {line}", markup=False)
 
@@ -387,6 +390,8 @@ def bench_sections(record: dict) -> list[str]:
     if unprofiled:
         parts.append(f'<p class="note">No per-op profile for {html.escape(", ".join(unprofiled))}: '
                      "the runtime's Python API gives none.</p>")
+    parts += [f'<p class="note">{html.escape(r["label"])}: {html.escape(r["op_profile_unavailable"])}</p>'
+              for r in record["results"] if r.get("op_profile_unavailable")]
     for r in compared(record):
         c = r["conv_comparison"]
         parts += [f"<h2>{html.escape(r['label'])} vs its standard-conv twin ({html.escape(c['twin']['arch'])})</h2>",

@@ -8,6 +8,7 @@ import click
 
 from .errors import EdgembError
 from .models import ARCHS
+from .processes import Interrupted, interruptible
 from .train.config import TrainConfig
 
 ALPHA = click.FloatRange(0.05, 4.0, min_open=False)
@@ -73,9 +74,14 @@ def export(run_dir, out, int8, formats, calib_data, calib_samples, val_samples, 
     from .export.report import report_markdown
 
     out = out or Path("export") / Path(run_dir).resolve().name
-    report = export_bundle(run_dir, out, formats=formats, int8=int8, calib_data=calib_data,
-                           calib_samples=calib_samples, val_samples=val_samples, force=force,
-                           android_demo=android_demo, log=lambda line: click.echo(f"  {line}", err=True))
+    try:
+        with interruptible():
+            report = export_bundle(run_dir, out, formats=formats, int8=int8, calib_data=calib_data,
+                                   calib_samples=calib_samples, val_samples=val_samples, force=force,
+                                   android_demo=android_demo, log=lambda line: click.echo(f"  {line}", err=True))
+    except Interrupted:
+        click.echo("interrupted: nothing was written", err=True)
+        raise
     click.echo(report_markdown(report))
     click.echo(f"Bundle written to {out}/")
 
@@ -335,6 +341,8 @@ def main():
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         code = 130
+    except Interrupted as e:  # SIGINT/SIGTERM inside interruptible(): the command said what happened
+        code = e.exit_code
     except click.ClickException as e:
         click.echo(f"Error: {e.format_message()}", err=True)
         code = e.exit_code

@@ -6,6 +6,7 @@ progress), then the report is put together from what the stages wrote.
 """
 import html
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from .bench.report import bench_sections
 from .errors import EdgembError
 from .export.report import artifact_table
 from .io import write_text_atomic
+from .processes import dies_with_parent
 from .report_html import html_document, html_image, html_table
 from .train.run_files import CURVES_FILE, HISTORY_FILE
 
@@ -63,7 +65,9 @@ class DemoPlan:
 def run_stage(number: int, total: int, title: str, args: list[str], log) -> float:
     log(f"[{number}/{total}] {title}: edgemb {' '.join(args)}")
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "edge_mobilenet.cli", *args])
+    # SIGTERM when the demo dies: the stage stops as an interrupted command does, saying so.
+    result = subprocess.run([sys.executable, "-m", "edge_mobilenet.cli", *args],
+                            preexec_fn=dies_with_parent(signal.SIGTERM))
     if result.returncode != 0:
         raise EdgembError(f"the demo stopped at step {number} ({title}); the lines above say why")
     seconds = time.perf_counter() - start

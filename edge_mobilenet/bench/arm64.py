@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..errors import EdgembError
 from ..io import atomic_dir, write_json_atomic, write_text_atomic
+from ..processes import dies_with_parent
 
 QEMU = "qemu-aarch64-static"
 PYTHON = "usr/bin/python3.11"
@@ -180,6 +181,7 @@ def build(root: Path, progress) -> dict:
     progress(STEPS - 1, STEPS, "Checking the emulated Python (numpy, LiteRT, ONNX Runtime)")
     env = Arm64Env(root, versions)
     check = subprocess.run(env.command(DEFAULT_CPU, ["-c", IMPORT_CHECK]), capture_output=True, text=True,
+                           preexec_fn=dies_with_parent(),
                            env=env.environment(), timeout=600)
     if check.returncode != 0:
         raise EdgembError(f"the emulated Python does not start: {tail(check.stderr)}")
@@ -218,7 +220,8 @@ def download_wheel(name: str, folder: Path) -> tuple[Path, str]:
         before = set(folder.glob("*.whl")) if folder.exists() else set()
         proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                                "--python-version", "3.11", "--implementation", "cp", *platforms,
-                               "-d", str(folder), requirement], capture_output=True, text=True)
+                               "-d", str(folder), requirement], capture_output=True, text=True,
+                              preexec_fn=dies_with_parent())
         new = set(folder.glob("*.whl")) - before if folder.exists() else set()
         if proc.returncode == 0 and new:
             wheel = new.pop()
@@ -227,7 +230,7 @@ def download_wheel(name: str, folder: Path) -> tuple[Path, str]:
 
 
 def run_tool(argv: list[str], what: str, hint: str, cwd: Path | None = None) -> None:
-    proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd)
+    proc = subprocess.run(argv, capture_output=True, text=True, cwd=cwd, preexec_fn=dies_with_parent())
     if proc.returncode != 0:
         raise EdgembError(f"{what} failed ({tail(proc.stderr)}); {hint}")
 

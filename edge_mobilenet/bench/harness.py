@@ -22,6 +22,7 @@ from ..cost import profile
 from ..data.fashion_mnist import load_fashion_mnist, preprocess_gray
 from ..data.preprocess import Preprocessing
 from ..errors import EdgembError
+from ..io import owned_prefix, sweep_stale
 from ..progress import Progress, no_progress
 from ..run import RUN_FILE
 from ..runtime import Runner, load_runner
@@ -30,6 +31,7 @@ from .op_layers import gmacs_per_s, graph_layers, rollup_ops
 
 SCHEMA = "edgemb.bench/1"
 PARITY_IMAGES = 8
+TWIN_FOLDER = "edgemb-twin"  # in the temporary folder, named after its owner process
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,8 @@ def benchmark(runners: list[Runner], target, settings: Settings, compare_conv: b
         done += 1
         if compare_conv:
             progress(done, total, f"standard-conv twin of {label(runner.path)}")
-            with tempfile.TemporaryDirectory(prefix="edgemb-twin-") as folder:
+            sweep_stale(tempfile.gettempdir(), TWIN_FOLDER)  # what a killed bench left
+            with tempfile.TemporaryDirectory(prefix=owned_prefix(TWIN_FOLDER, "partial")) as folder:
                 twin = bench_twin(runner, target, settings, pixels, Path(folder))
             result["conv_comparison"] = conv_comparison(result, twin)
             done += 1

@@ -15,7 +15,8 @@ import torch
 from ..data import calibration_images, load_split
 from ..data.preprocess import normalize
 from ..errors import EdgembError
-from ..io import atomic_dir, write_bytes_atomic, write_json_atomic, write_text_atomic
+from ..io import (DISK_FULL, DiskFull, atomic_dir, folder_lock, sweep_stale, write_bytes_atomic, write_json_atomic,
+                  write_text_atomic)
 from ..metrics import top_k_accuracy
 from ..run import WEIGHTS_FILE, load_run
 from ..runtime import load_runner
@@ -44,10 +45,27 @@ def versions() -> dict:
     return found
 
 
-def export_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = False,
-                  calib_data: str | None = None, calib_samples: int = 300, val_samples: int = 1000,
-                  force: bool = False, android_demo: Path | None = None, log=print) -> dict:
-    """Export a run; return the report (also written as report.json and report.md)."""
+def export_bundle(run_dir: Path, out_dir: Path, **options) -> dict:
+    """Export a run; return the report (also written as report.json and report.md).
+    Refused while another live process writes out_dir (its lock); a disk that fills
+    up leaves nothing behind and any previous bundle as it was."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out_dir):
+        sweep_stale(out_dir.parent, out_dir.name)
+        try:
+            return write_bundle(run_dir, out_dir, **options)
+        except (DiskFull, OSError) as e:
+            if not isinstance(e, DiskFull) and e.errno not in DISK_FULL:
+                raise
+            previous = f"; the previous {out_dir} is intact" if out_dir.exists() else ""
+            raise EdgembError(f"no space left on device in {out_dir.parent.resolve()}: "
+                              f"nothing was written{previous}") from None
+
+
+def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = False,
+                 calib_data: str | None = None, calib_samples: int = 300, val_samples: int = 1000,
+                 force: bool = False, android_demo: Path | None = None, log=print) -> dict:
     start = time.perf_counter()
     info, model = load_run(run_dir)
     out_dir = Path(out_dir)

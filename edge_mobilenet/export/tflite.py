@@ -8,7 +8,9 @@ were tried by hand and lost int8 accuracy; no benchmark in this repository recor
 that comparison. TensorFlow runs in a worker process of its own:
 torch's exporter and TensorFlow in one process have been seen to fail silently.
 """
+import errno
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -20,6 +22,7 @@ from .. import __version__
 from ..errors import EdgembError
 from ..io import write_bytes_atomic
 from ..models import MobileNet
+from ..processes import dies_with_parent
 from ..tflite_metadata import add_metadata
 from .backend import Backend, Job
 from .validate import tflite_ops
@@ -42,9 +45,13 @@ def convert_tflite(model: MobileNet, resolution: int, mean, std, calibration: np
         np.save(workdir / "calibration.npy", calibration)
         job |= {"calibration": str(workdir / "calibration.npy"), "int8": str(workdir / "model.int8.tflite")}
     (workdir / "tflite_job.json").write_text(json.dumps(job))
+    # The worker dies with us (a killed export leaves no TensorFlow converting for nobody).
     proc = subprocess.run([sys.executable, "-m", "edge_mobilenet.export.tflite_worker",
-                           str(workdir / "tflite_job.json")], capture_output=True, text=True)
+                           str(workdir / "tflite_job.json")], capture_output=True, text=True,
+                          preexec_fn=dies_with_parent())
     if proc.returncode != 0:
+        if os.strerror(errno.ENOSPC) in proc.stderr:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(workdir))
         tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
         raise RuntimeError(f"TFLite conversion failed:\n{tail}")
     paths = {"fp32": Path(job["fp32"])}

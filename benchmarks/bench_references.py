@@ -71,6 +71,10 @@ def markdown(record: dict) -> str:
     ours = record["models"][1]["latency_ratio"]
     lines[4:4] = [f"Goal: {GOAL}. Verdict: {'met' if record['goal_met'] else 'MISSED'} ({ours:.2f}×; our int8 "
                   ".tflite as `edgemb export` writes it, normalization folded into the first conv).", ""]
+    fp32_over_int8 = record["models"][2]["latency_ratio"] / ours
+    lines += ["", f"Disturbance check: model.tflite / model.int8.tflite = {fp32_over_int8:.2f}× in this run; on a "
+              "quiet machine int8 runs about 2× faster (2.24× at 1.0-64 in export_targets.md). Far below that, "
+              "other load disturbed the rounds and the ratios above are noise."]
     lines += ["", "Below 1× is faster than the reference. Latency medians (ms, for the ratios only; shared, "
               "noisy machine): " + "; ".join(f"{m['name']} {m['latency_ms']:.2f}" for m in record["models"]), ""]
     return "\n".join(lines)
@@ -95,7 +99,7 @@ def main():
         records = bench_rounds(runners, get_target("cpu"), settings, args.rounds)
     names = ["keras.applications int8 (reference)", *OURS, "PyTorch eager (run)"]
     first = records[0]["results"]
-    record = {"machine": machine_line(records[0]), "device": records[0]["device"], "settings": vars(settings),
+    record = {"machine": machine_line(records[0]), "device": records[0]["device"], "settings": settings.to_json(),
               "rounds": args.rounds, "run": str(args.run), "bundle": str(args.bundle), "arch": info.arch,
               "alpha": info.alpha, "resolution": info.resolution,
               "models": [{"name": name, "format": r["format"], "precision": r["precision"],

@@ -84,7 +84,7 @@ def main():
         return median_ratio(records, lambda r: r["latency_ms"]["median"], TIMED.index(slow), TIMED.index(fast))
 
     a = report["artifacts"]
-    record |= {"machine": machine_line(records[0]), "settings": vars(settings), "rounds": args.rounds,
+    record |= {"machine": machine_line(records[0]), "settings": settings.to_json(), "rounds": args.rounds,
                "latency_ms": {name: median_latency(records, i) for i, name in enumerate(TIMED)}}
     record["targets"] = {
         "tflite_int8_top1_drop_points": round(100 * (a["model.tflite"]["top1"] - a["model.int8.tflite"]["top1"]), 2),

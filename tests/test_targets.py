@@ -43,6 +43,8 @@ def make_keras_models(folder: Path) -> None:
     model.int8.tflite raw uint8 pixels with every op in int8, like an export bundle."""
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
     import tensorflow as tf
+
+    from edge_mobilenet.export.tflite_worker import convert_fp32, convert_int8
     keras, layers = tf.keras, tf.keras.layers
     keras.utils.set_random_seed(0)
     pre = Preprocessing.for_resolution(KERAS_RESOLUTION)
@@ -61,18 +63,13 @@ def make_keras_models(folder: Path) -> None:
         layers.GlobalAveragePooling2D(), layers.Dense(10, activation="softmax")])
     net.compile("adam", "sparse_categorical_crossentropy")
     net.fit(normalize(pixels, pre), labels, epochs=3, batch_size=64, verbose=0)
-    (folder / "model.tflite").write_bytes(tf.lite.TFLiteConverter.from_keras_model(net).convert())
+    (folder / "model.tflite").write_bytes(convert_fp32(net))
 
     raw = keras.Input((KERAS_RESOLUTION, KERAS_RESOLUTION, 3))
     with_normalization = keras.Model(raw, net(layers.Normalization(mean=pre.mean, variance=np.square(pre.std))(raw)))
     calibration = pixels[:200].astype(np.float32)
     calibration[0, 0, :2] = [[0.0] * 3, [255.0] * 3]  # so the uint8 input quantizes to scale 1, zero point 0
-    converter = tf.lite.TFLiteConverter.from_keras_model(with_normalization)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = lambda: ([image[None]] for image in calibration)
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = converter.inference_output_type = tf.uint8
-    (folder / "model.int8.tflite").write_bytes(converter.convert())
+    (folder / "model.int8.tflite").write_bytes(convert_int8(with_normalization, calibration))
 
 
 @pytest.fixture(scope="session")

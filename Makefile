@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 APT_PACKAGES := dataset-fashion-mnist junit4 qemu-user-static binfmt-support chromium openssh-server
 
-.PHONY: setup system-packages test test-fast android-test demo train-bench clean
+.PHONY: setup system-packages test test-fast android-test android-check demo train-bench clean
 
 setup: $(STAMP)
 
@@ -27,7 +27,7 @@ system-packages:
 		fi; \
 	fi
 
-test: setup system-packages android-test
+test: setup system-packages android-check android-test
 	$(PY) -m pytest -q
 
 test-fast: setup
@@ -59,6 +59,28 @@ android-test: setup system-packages $(KOTLIN_HOME)/.installed $(ANDROID_SAMPLES)
 		android_demo/core/src/main/kotlin android_demo/core/src/test/kotlin
 	java -cp $(ANDROID_BUILD)/core-tests.jar:$(KOTLIN_CLASSPATH) -Dedgemb.golden=$(ANDROID_BUILD)/golden \
 		-Dedgemb.samples=$(ANDROID_SAMPLES) org.junit.runner.JUnitCore org.edgemb.core.AllTests
+
+# The app module type-checked with the app's Kotlin against signature stubs of exactly the APIs it
+# uses (android_demo/compile-check-stubs/): android.*/androidx.* generated from chaquopy's .pyi files
+# of the real android.jar and AARs, CameraX and LiteRT written from their API references.
+ANDROID_PYI := $(ANDROID_BUILD)/android-pyi
+ANDROID_PYI_PACKAGES := chaquopy-stubs-android==36.20260406 chaquopy-stubs-androidx-activity-activity==1.13.0.20260401 \
+	chaquopy-stubs-androidx-appcompat-appcompat==1.7.1.20260401 chaquopy-stubs-androidx-core-core==1.18.0.20260401 \
+	chaquopy-stubs-androidx-fragment-fragment==1.8.9.20260401 chaquopy-stubs-androidx-lifecycle-lifecycle-common==2.7.0.20260401
+ANDROID_APP_SRC ?= android_demo/app/src/main
+ANDROID_CHECK_OUT ?= $(ANDROID_BUILD)/app-check
+
+$(ANDROID_PYI)/.installed: | setup
+	$(PY) -m pip install -q --no-deps --target $(ANDROID_PYI) $(ANDROID_PYI_PACKAGES)
+	touch $@
+
+android-check: setup $(KOTLIN_HOME)/.installed $(ANDROID_PYI)/.installed
+	rm -rf $(ANDROID_CHECK_OUT)
+	$(PY) android_demo/compile-check-stubs/generate.py --pyi $(ANDROID_PYI) --res $(ANDROID_APP_SRC)/res \
+		--out $(ANDROID_CHECK_OUT)/stubs
+	$(KOTLINC) -cp $(KOTLIN_HOME)/lib/kotlin-stdlib.jar -d $(ANDROID_CHECK_OUT)/classes $(ANDROID_APP_SRC)/java \
+		android_demo/core/src/main/kotlin $(ANDROID_CHECK_OUT)/stubs android_demo/compile-check-stubs/java
+	@echo "android-check: $(ANDROID_APP_SRC) type-checks with Kotlin $(KOTLIN_VERSION)"
 
 $(ANDROID_BUNDLE)/.built: edge_mobilenet/data/preprocess.py | setup
 	$(VENV)/bin/edgemb pretrained mobilenet_v2 --out $(ANDROID_BUILD)/imagenet-run --force

@@ -1,0 +1,5 @@
+// For make android-check only (CameraX 1.3 API reference). Never packaged.
+package androidx.camera.core;
+
+public interface Camera {
+}

@@ -127,9 +127,9 @@ def bench_model(runner: Runner, target, settings: Settings, pixels: np.ndarray) 
                    "top1_agreement": float((outputs.argmax(1) == host.argmax(1)).mean())},
         "op_profile": (rollup_ops(run["op_profile"], layers, latency["median"]) | {"runs": run["op_profile_runs"]}
                        if run["op_profile"] else None),
+        "op_profile_unavailable": run.get("op_profile_unavailable"),  # why not, where the runtime says
     }
 
-        "op_profile_unavailable": run.get("op_profile_unavailable"),  # why not, where the runtime says
 
 def bench_twin(runner: Runner, target, settings: Settings, pixels: np.ndarray, folder: Path) -> dict:
     """Export the standard-conv twin of `runner`'s model in its format and precision and benchmark it."""

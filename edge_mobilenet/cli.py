@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .bench.arm64 import DEFAULT_CPU
+from .bench.targets import DEVICES
 from .errors import EdgembError
 from .models import ARCHS
 from .processes import Interrupted, interruptible
@@ -59,7 +61,7 @@ def parse_formats(ctx, param, value: str) -> tuple[str, ...]:
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Bundle folder [default: export/<run name>].")
 @click.option("--int8", is_flag=True, help="Also write full-integer quantized models.")
-@click.option("--formats", default="onnx,tflite", show_default=True, callback=parse_formats)
+@click.option("--formats", default="onnx,tflite,executorch", show_default=True, callback=parse_formats)
 @click.option("--calib-data", help="Calibration images: a folder of photos, a class-folder dataset or "
               "fashion-mnist [default: the run's training data].")
 @click.option("--calib-samples", type=click.IntRange(1, 100_000), default=300, show_default=True)
@@ -69,7 +71,7 @@ def parse_formats(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--android-demo", type=click.Path(path_type=Path),
               help="Also copy the .tflite into this android_demo/ project's assets.")
 def export(run_dir, out, int8, formats, calib_data, calib_samples, val_samples, force, android_demo):
-    """Export a run to ONNX and TFLite, validated against PyTorch."""
+    """Export a run to ONNX, TFLite and ExecuTorch, validated against PyTorch."""
     from .export.bundle import export_bundle
     from .export.report import report_markdown
 
@@ -141,7 +143,12 @@ def data_argument(value: str) -> str:
               "(its classifier is replaced when the classes differ).")
 @click.option("--freeze-backbone", is_flag=True, help="Train the classifier only.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
-@click.option("--workers", type=click.IntRange(1, 256), help="Threads decoding images [default: cores, at most 8].")
+@click.option("--workers", type=click.IntRange(0, 256),
+              help="Processes decoding and augmenting images while the step runs (0: in the training "
+              "process) [default: cores, at most 8].")
+@click.option("--cache", is_flag=True, default=None,
+              help="Keep a folder's decoded images on disk ($EDGEMB_CACHE/images, default ~/.cache/edgemb) "
+              "and reuse them in later runs over the same, unchanged files.")
 @click.option("--out", type=click.Path(path_type=Path), required=True, help="The run directory to write.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last finished epoch.")
 @click.pass_context
@@ -166,19 +173,22 @@ def train(ctx, out, resume, **options):
 @cli.command("eval")
 @click.argument("model", type=click.Path(exists=True, path_type=Path))
 @click.option("--data", help="fashion-mnist or a class-folder dataset [default: the run's own].")
+@click.option("--split", type=click.Choice(["val", "test"]), default="val", show_default=True,
+              help="val: the images that picked the checkpoint; test: images no step of training saw "
+              "(Fashion-MNIST's 10k test set, a folder's test/).")
 @click.option("--threads", type=click.IntRange(1, 256), help="Inference threads [default: all cores].")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
-def eval_command(model, data, threads, as_json):
-    """Top-1 and top-5 of a run directory, checkpoint, .onnx or .tflite on a validation split
-    (Fashion-MNIST: its 10k test set)."""
+def eval_command(model, data, split, threads, as_json):
+    """Top-1 and top-5 of a run directory, checkpoint, .onnx or .tflite on a split of its data."""
     import os
 
     from .runtime import load_runner
     from .train.console import percent, track_progress, warn_skipped
-    from .runtime.classify import validation_accuracy
+    from .runtime.classify import split_accuracy
 
     runner = load_runner(model, threads or os.cpu_count() or 1)
-    result = validation_accuracy(runner, data and data_argument(data), track_progress)
+    runner.require_info("class names and dataset")
+    result = split_accuracy(runner, data and data_argument(data), split, track_progress)
     warn_skipped(result["skipped_files"])
     if as_json:
         click.echo(json.dumps({"model": str(model), "format": runner.format, "precision": runner.precision,
@@ -186,7 +196,7 @@ def eval_command(model, data, threads, as_json):
     else:
         source = result["dataset"].get("path", result["dataset"]["kind"])
         click.echo(f"{model}: top-1 {percent(result['top1'])}, top-5 {percent(result['top5'])} "
-                   f"on {result['images']} validation images of {source}")
+                   f"on {result['images']} {'validation' if split == 'val' else 'test'} images of {source}")
 
 
 @cli.command()
@@ -199,7 +209,9 @@ def predict(model, images, top_k, as_json):
     from .runtime import load_runner
     from .runtime.classify import predict_files
 
-    results = predict_files(load_runner(model), list(images), top_k)
+    runner = load_runner(model)
+    runner.require_info("class names and preprocessing")
+    results = predict_files(runner, list(images), top_k)
     if as_json:
         click.echo(json.dumps(results, indent=2))
         return
@@ -207,19 +219,6 @@ def predict(model, images, top_k, as_json):
         click.echo(result["image"])
         for p in result["predictions"]:
             click.echo(f"  {p['probability']:7.2%}  {p['class']}")
-
-
-@cli.command()
-@click.argument("name", type=click.Choice(["mobilenet_v2"]))
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="The run directory to write.")
-@click.option("--force", is_flag=True, help="Replace an existing --out.")
-def pretrained(name, out, force):
-    """A ready run directory with ImageNet weights and the 1000 class names (no training)."""
-    from .pretrained import write_pretrained_run
-
-    info = write_pretrained_run(name, out, force)
-    click.echo(f"{name} with ImageNet weights ({info.num_classes} classes, {info.resolution}x{info.resolution}) "
-               f"written to {out}/")
 
 
 @cli.command("preprocess")
@@ -255,13 +254,37 @@ def preprocess_command(run_dir, images, out):
 
 
 @cli.command()
+@click.argument("name", type=click.Choice(["mobilenet_v2"]))
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="The run directory to write.")
+@click.option("--force", is_flag=True, help="Replace an existing --out.")
+def pretrained(name, out, force):
+    """A ready run directory with ImageNet weights and the 1000 class names (no training)."""
+    from .pretrained import write_pretrained_run
+
+    info = write_pretrained_run(name, out, force)
+    click.echo(f"{name} with ImageNet weights ({info.num_classes} classes, {info.resolution}x{info.resolution}) "
+               f"written to {out}/")
+
+
+def parse_threads(ctx, param, value: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(dict.fromkeys(int(v) for v in value.split(",") if v.strip()))
+    except ValueError:
+        counts = ()
+    if not counts or not all(1 <= n <= 256 for n in counts):
+        raise click.BadParameter(f"{value!r}: a thread count from 1 to 256, or several separated by commas")
+    return counts
+
+
+@cli.command()
 @click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="MODEL...")
-@click.option("--device", type=click.Choice(["cpu", "arm64"]), default="cpu", show_default=True,
+@click.option("--device", type=click.Choice(DEVICES), default="cpu", show_default=True,
               help="arm64: natively on an ARM64 host, over SSH with --host, else emulated with QEMU.")
 @click.option("--host", help="user@machine[:port]: run on that machine over SSH.")
-@click.option("--cpu", default="neoverse-n1", show_default=True,
+@click.option("--cpu", default=DEFAULT_CPU, show_default=True,
               help="The CPU QEMU emulates for --device arm64 (neoverse-n1, or cortex-a72: no dot product).")
-@click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True)
+@click.option("--threads", default="1", show_default=True, callback=parse_threads,
+              help="Threads, or a comma-separated sweep such as 1,2,4 (the first is the headline figure).")
 @click.option("--runs", type=click.IntRange(1, 1_000_000), default=50, show_default=True, help="Timed runs.")
 @click.option("--warmup", type=click.IntRange(0, 1_000_000), default=5, show_default=True,
               help="Untimed runs first.")
@@ -275,23 +298,27 @@ def preprocess_command(run_dir, images, out):
               help="Write a self-contained HTML page (tables and plots) to this file.")
 def bench(models, device, host, cpu, threads, runs, warmup, timeout, compare_conv, json_file, report):
     """Latency, MACs, memory, per-op time and parity of MODELs (.tflite, .onnx, a run directory
-    or .pt, or an export bundle folder: all its models) on a CPU or an ARM64 target."""
-    from .bench.harness import Settings, benchmark, count_steps, open_models
-    from .bench.report import html_page, print_bench, progress_bar
+    or .pt, or an export bundle folder: all its models) on a CPU or an ARM64 target. Any
+    .tflite or .onnx works; without edgemb.json beside it, MACs come from its graph."""
+    from .bench.harness import Settings, benchmark
+    from .bench.models import open_models
+    from .bench.report import print_bench, progress_bar
     from .bench.targets import get_target
     from .io import write_json_atomic, write_text_atomic
 
-    runners = open_models(models, threads)
+    runners = open_models(models, threads[0])
     with progress_bar() as bar:
         task = bar.add_task("target", total=None)
-        target = get_target(device, host, cpu, timeout, progress=lambda done, total, step: bar.update(
-            task, completed=done, total=total, description=step))
-        bar.reset(task, total=count_steps(runners, compare_conv))
-        record = benchmark(runners, target, Settings(threads, runs, warmup), compare_conv,
-                           progress=lambda step, done: bar.update(task, completed=done, description=step))
+
+        def progress(done, total, description):
+            bar.update(task, completed=done, total=total, description=description)
+
+        target = get_target(device, host, cpu, timeout, progress=progress)
+        record = benchmark(runners, target, Settings(threads, runs, warmup), compare_conv, progress=progress)
     if json_file:
         write_json_atomic(json_file, record)
     if report:
+        from .bench.report import html_page
         write_text_atomic(report, html_page(record))
     print_bench(record)
     for path, what in ((json_file, "JSON"), (report, "HTML report")):

@@ -1,4 +1,5 @@
-"""`edgemb bench`: latency, cost and parity of models on a target (harness.py), the
-targets themselves (targets.py, runner_script.py, arm64.py), PyTorch eager on this
-machine (torch_eager.py), the standard-conv twin for --compare-conv (twin.py) and the
-tables, plots and HTML page (report.py)."""
+"""`edgemb bench`: which models (models.py), latency per thread count, cost, the model's
+own memory and parity on a target (harness.py), per-op times rolled up onto layers
+(op_layers.py), the targets themselves (targets.py, runner_script.py, torch_eager.py,
+arm64.py), the standard-conv twin for --compare-conv (twin.py, conv_compare.py) and the
+tables, plots and HTML page (report.py, with ../report_html.py)."""

@@ -109,11 +109,11 @@ def test_unusable_folders_fail_with_one_clear_line(tmp_path, make, message):
         scan_folder(root)
 
 
-def test_a_tiny_image_is_an_error_before_training(tmp_path):
+def test_a_tiny_image_is_skipped_and_named(tmp_path):
     root = fashion_folder(tmp_path / "data", per_class=4, broken=False)
     Image.new("RGB", (3, 40)).save(root / "bag" / "speck.png")
-    with pytest.raises(EdgembError, match=r"speck.png is only 3x40 pixels"):
-        load_split(describe_dataset(str(root)), "train", Preprocessing.for_resolution(32))
+    images = load_split(describe_dataset(str(root), val_fraction=0.01), "train", Preprocessing.for_resolution(32))
+    assert [Path(p).name for p in images.skipped] == ["speck.png"] and len(images.labels) == 12
 
 
 def test_a_class_with_only_broken_files_is_an_error(tmp_path):

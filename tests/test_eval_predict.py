@@ -94,9 +94,13 @@ def test_eval_of_an_onnx_export(folder_run, tmp_path):
 
 
 @pytest.mark.slow
-def test_eval_on_fashion_mnist_test_set(fashion_run):
+def test_eval_on_fashion_mnist_validation_and_test_splits(fashion_run):
     report = json.loads(edgemb("eval", fashion_run, "--json").stdout)
-    assert report["images"] == 10_000 and report["dataset"] == {"kind": "fashion-mnist"}
+    dataset = {"kind": "fashion-mnist", "val_fraction": 0.1, "seed": 0}
+    assert report["images"] == 6_000 and report["dataset"] == dataset and report["split"] == "val"
+    # The checkpoint was picked on these 6000 held-out training images: eval reproduces its score.
     assert report["top1"] == pytest.approx(read_run_info(fashion_run).extra["best"]["val_top1"], abs=3e-4)
+    test = json.loads(edgemb("eval", fashion_run, "--split", "test", "--json").stdout)
+    assert test["images"] == 10_000 and test["split"] == "test" and abs(test["top1"] - report["top1"]) < 0.05
     # 10 classes: top-5 is a real second figure, well above top-1 (~0.8) and short of all.
-    assert report["top1"] + 0.1 < report["top5"] < 1.0
+    assert test["top1"] + 0.1 < test["top5"] < 1.0

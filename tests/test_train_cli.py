@@ -1,6 +1,7 @@
 """`edgemb train` as users run it: a real process, killed and resumed; under torchrun."""
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from edge_mobilenet.checkpoints import load_state_dict
+from edge_mobilenet.data.folder import scan_folder
 from edge_mobilenet.run import load_run
 from tests.test_data_folder import CLASSES, fashion_folder
 
@@ -46,13 +48,20 @@ def test_bad_input_is_one_clear_line(folder, tmp_path, args, message):
     assert not (tmp_path / "run").exists()
 
 
-def test_training_reports_skipped_files_and_the_best_epoch(folder, tmp_path):
+def test_training_reports_skipped_files_progress_and_the_best_epoch(folder, tmp_path):
     result = edgemb("train", "--data", folder, *TINY, "--epochs", "2", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
-    warning = [line for line in result.stderr.splitlines() if line.startswith("Warning: skipped 3 file(s)")]
-    assert len(warning) == 1 and "truncated.jpg" in warning[0]
+    # Bad files are found as they stream, and each is reported once.
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: skipped")]
+    assert 1 <= len(warnings) <= 2 and all(name in " ".join(warnings) for name in
+                                           ("truncated.jpg", "notes.txt", "empty.png"))
+    # stderr is not a terminal: plain progress lines (the first right after the first step), no bar.
+    progress = [line for line in result.stderr.splitlines() if line.startswith("Epoch 1/2: ")]
+    assert progress and re.fullmatch(r"Epoch 1/2: \d+/\d+ img, [\d.,]+ img/s, loss [\d.]+, top-1 [\d.]+%, "
+                                     r"ETA \d+:\d\d", progress[0]), progress
+    found = scan_folder(folder, 0.25)
     lines = result.stdout.splitlines()
-    assert lines[0] == "120 training and 40 validation images, 4 classes"
+    assert lines[0] == f"{len(found.train)} training and {len(found.val)} validation images, 4 classes"
     assert [line.split(":")[0] for line in lines[1:3]] == ["Epoch 1", "Epoch 2"]
     best = json.loads((tmp_path / "run" / "edgemb.json").read_text())["best"]
     assert lines[3].startswith(f"Best validation top-1: {100 * best['val_top1']:.2f}% (epoch {best['epoch']})")

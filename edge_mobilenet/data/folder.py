@@ -1,5 +1,6 @@
-"""A folder dataset: one subfolder per class, or `train/` and `val/` each holding
-class subfolders. Without `val/`, a seeded split stratified by class."""
+"""A folder dataset: one subfolder per class, or `train/` and `val/` (and optionally
+`test/`) each holding class subfolders. Without `val/`, a seeded split stratified by
+class. `test/` is read only when asked for: it never takes part in training."""
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ class FolderFiles:
     class_names: list[str]
     train: list[tuple[Path, int]]  # (file, class index)
     val: list[tuple[Path, int]]
+    test: list[tuple[Path, int]] | None = None  # test/, when the folder has one
 
 
 def visible(path: Path) -> bool:
@@ -45,21 +47,29 @@ def class_files(folder: Path, class_names: list[str]) -> list[tuple[Path, int]]:
     return items
 
 
-def stratified_split(items: list[tuple[Path, int]], num_classes: int, val_fraction: float,
-                     seed: int) -> tuple[list, list]:
+def stratified_indices(labels: np.ndarray, num_classes: int, val_fraction: float,
+                       seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Per class, a seeded shuffle; val takes round(n * val_fraction) of each class,
-    at least one where the class has two or more files."""
+    at least one where the class has two or more members. Returns sorted (train, val) indices."""
     rng = np.random.default_rng(seed)
     train, val = [], []
     for label in range(num_classes):
-        members = [item for item in items if item[1] == label]
+        members = np.flatnonzero(labels == label)
         order = rng.permutation(len(members))
         n_val = round(len(members) * val_fraction)
         if len(members) >= 2:
             n_val = min(max(n_val, 1), len(members) - 1)
-        val += [members[i] for i in sorted(order[:n_val])]
-        train += [members[i] for i in sorted(order[n_val:])]
-    return train, val
+        val.append(members[np.sort(order[:n_val])])
+        train.append(members[np.sort(order[n_val:])])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def stratified_split(items: list[tuple[Path, int]], num_classes: int, val_fraction: float,
+                     seed: int) -> tuple[list, list]:
+    """stratified_indices over (file, class index) items."""
+    labels = np.array([label for _, label in items], np.int64)
+    train, val = stratified_indices(labels, num_classes, val_fraction, seed)
+    return [items[i] for i in train], [items[i] for i in val]
 
 
 def scan_folder(root: Path, val_fraction: float = 0.1, seed: int = 0) -> FolderFiles:
@@ -76,13 +86,21 @@ def scan_folder(root: Path, val_fraction: float = 0.1, seed: int = 0) -> FolderF
         raise EdgembError(f"{class_root} holds {len(class_names)} class folder(s), at least 2 are "
                           f"needed: {LAYOUT_HINT}")
     train = class_files(class_root, class_names)
+    test = split_files(root / "test", train_dir, class_names) if split_layout else None
     if split_layout and val_dir.is_dir():
-        unknown = sorted({p.name for p in subfolders(val_dir)} - set(class_names))
-        if unknown:
-            raise EdgembError(f"{val_dir} has class folders that {train_dir} lacks: {', '.join(unknown)}")
-        return FolderFiles(class_names, train, class_files(val_dir, class_names))
+        return FolderFiles(class_names, train, split_files(val_dir, train_dir, class_names), test)
     train, val = stratified_split(train, len(class_names), val_fraction, seed)
-    return FolderFiles(class_names, train, val)
+    return FolderFiles(class_names, train, val, test)
+
+
+def split_files(split_dir: Path, train_dir: Path, class_names: list[str]) -> list[tuple[Path, int]] | None:
+    """The files of val/ or test/ (None if the folder has no such split)."""
+    if not split_dir.is_dir():
+        return None
+    unknown = sorted({p.name for p in subfolders(split_dir)} - set(class_names))
+    if unknown:
+        raise EdgembError(f"{split_dir} has class folders that {train_dir} lacks: {', '.join(unknown)}")
+    return class_files(split_dir, class_names)
 
 
 def has_class_folders(root: Path) -> bool:

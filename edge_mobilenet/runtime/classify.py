@@ -16,14 +16,14 @@ CHUNK = 64  # images per predict() call, between progress updates
 
 
 def eval_dataset(info: RunInfo, data: str | None) -> dict:
-    """The dataset to score on: --data if given, else the run's own. A folder the run
+    """The dataset to score on: --data if given, else the run's own. The data the run
     was trained on keeps the run's split, so its validation images stay unseen."""
     if data is None:
         if info.dataset.get("kind") not in ("folder", FASHION_MNIST):
             raise EdgembError("this model records no dataset of its own: give one with --data")
         return info.dataset
     if data == FASHION_MNIST:
-        return {"kind": FASHION_MNIST}
+        return info.dataset if info.dataset.get("kind") == FASHION_MNIST else describe_dataset(data)
     own = info.dataset.get("kind") == "folder" and Path(info.dataset["path"]) == Path(data).resolve()
     return info.dataset if own else describe_dataset(data)
 
@@ -47,11 +47,11 @@ def accuracy(runner: Runner, images: LabeledImages, track: Track = no_progress) 
             "top5": top_k_accuracy(probabilities, images.labels, min(5, runner.info.num_classes))}
 
 
-def validation_accuracy(runner: Runner, data: str | None, track: Track = no_progress) -> dict:
-    """`edgemb eval`: accuracy on the validation split of --data (or of the run's data)."""
+def split_accuracy(runner: Runner, data: str | None, split: str = "val", track: Track = no_progress) -> dict:
+    """`edgemb eval`: accuracy on a split ("val" or "test") of --data (or of the run's data)."""
     dataset = eval_dataset(runner.info, data)
-    images = load_split(dataset, "val", runner.info.preprocessing, track=track)
-    return {**accuracy(runner, images, track), "dataset": dataset, "split": "val",
+    images = load_split(dataset, split, runner.info.preprocessing, track=track)
+    return {**accuracy(runner, images, track), "dataset": dataset, "split": split,
             "skipped_files": images.skipped}
 
 

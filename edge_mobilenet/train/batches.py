@@ -3,7 +3,8 @@
 Evaluation feeds the pixels made by preprocess() and only normalizes them.
 Training cuts a random crop (random area and aspect ratio), flips it half the
 time and scales it to the model's resolution, with the same bilinear,
-half-pixel-centred sampling as preprocess(), for a whole batch at once."""
+half-pixel-centred sampling as preprocess() (antialiased when it shrinks), one
+image at a time in a data loader worker."""
 import math
 
 import torch
@@ -12,7 +13,7 @@ from torch.nn import functional as F
 from ..data.preprocess import Preprocessing
 
 
-def normalize(pixels: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
+def normalize_batch(pixels: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
     """N x C x H x W pixel values (any dtype, C = 1 or 3) -> float32 (x - mean) / std, channels-last.
     Gray images are repeated to RGB first: the three channels have different means."""
     x = pixels.float().expand(-1, 3, -1, -1)
@@ -23,7 +24,7 @@ def normalize(pixels: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
 
 def eval_batch(pixels: torch.Tensor, pre: Preprocessing) -> torch.Tensor:
     """uint8 N x H x W x 3 (output of preprocess()) -> the model input."""
-    return normalize(pixels.permute(0, 3, 1, 2), pre)
+    return normalize_batch(pixels.permute(0, 3, 1, 2), pre)
 
 
 def random_boxes(n: int, min_scale: float, generator: torch.Generator) -> torch.Tensor:
@@ -44,26 +45,18 @@ def random_boxes(n: int, min_scale: float, generator: torch.Generator) -> torch.
     return torch.stack([left, top, width * flip, height], dim=1)
 
 
-def crop_resize(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 N x H x W x C -> float32 N x C x size x size: each box scaled to size x size
-    (bilinear), rounded to whole pixel values like preprocess()'s output."""
-    left, top, width, height = boxes.unbind(1)
-    # affine_grid maps output coordinates in [-1, 1] to input ones; with
-    # align_corners=False both address pixel edges: half-pixel-centred sampling.
-    theta = torch.zeros(len(boxes), 2, 3)
-    theta[:, 0, 0] = width
-    theta[:, 0, 2] = 2 * left + width.abs() - 1
-    theta[:, 1, 1] = height
-    theta[:, 1, 2] = 2 * top + height - 1
-    source = images.permute(0, 3, 1, 2).float()
-    grid = F.affine_grid(theta.to(source.device), [len(boxes), source.shape[1], size, size],
-                         align_corners=False)
-    crops = F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)
-    return crops.round_()
-
-
-def train_batch(images: torch.Tensor, pre: Preprocessing, min_scale: float,
-                generator: torch.Generator) -> torch.Tensor:
-    """uint8 N x H x W x C source images -> an augmented model input batch."""
-    boxes = random_boxes(len(images), min_scale, generator)
-    return normalize(crop_resize(images, boxes, pre.crop), pre)
+def crop_resize(image: torch.Tensor, box: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 H x W x C -> float32 C x size x size: the box (rounded to whole pixels) scaled
+    to size x size, bilinear with half-pixel centres like preprocess(), antialiased
+    (a triangle filter as wide as the scale) where it shrinks, and rounded to whole pixel
+    values like preprocess()'s output."""
+    left, top, width, height = box.tolist()
+    rows, cols = image.shape[:2]
+    x0, y0 = min(round(left * cols), cols - 1), min(round(top * rows), rows - 1)
+    x1 = max(x0 + 1, min(round((left + abs(width)) * cols), cols))
+    y1 = max(y0 + 1, min(round((top + height) * rows), rows))
+    region = image[y0:y1, x0:x1].permute(2, 0, 1)[None].float()
+    crop = F.interpolate(region, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+    if width < 0:
+        crop = crop.flip(-1)
+    return crop.round_().clamp_(0, 255)

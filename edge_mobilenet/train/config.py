@@ -5,7 +5,7 @@ from ..data import DEFAULT_WORKERS
 from ..errors import EdgembError
 
 # Settings that may differ when a run is resumed: they do not change the results.
-RESUMABLE_CHANGES = {"workers"}
+RESUMABLE_CHANGES = {"workers", "cache"}
 
 
 @dataclass
@@ -27,7 +27,8 @@ class TrainConfig:
     pretrained: str | None = None  # "imagenet", or a run directory or checkpoint
     freeze_backbone: bool = False
     seed: int = 0
-    workers: int = DEFAULT_WORKERS  # threads decoding images; results do not depend on it
+    workers: int = DEFAULT_WORKERS  # data loader processes decoding images; results do not depend on it
+    cache: bool = False  # keep a folder's decoded images on disk for later runs; results do not depend on it
     channels_last: bool = True  # memory format of the model and its inputs (faster on CPU)
 
     def to_json(self) -> dict:

@@ -32,6 +32,14 @@ class Processes:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def gather(self, items: list) -> list:
+        """The lists of all processes, concatenated (in rank order)."""
+        if self.world_size == 1:
+            return items
+        lists = [None] * self.world_size
+        dist.all_gather_object(lists, items)
+        return [item for part in lists for item in part]
+
     def close(self) -> None:
         if self.world_size > 1:
             dist.destroy_process_group()

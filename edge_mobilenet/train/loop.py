@@ -1,44 +1,53 @@
-"""The training loop: `train()` runs a whole run, from reading the data to the last epoch.
+"""The training loop: `train()` runs a whole run, from listing the data to the last epoch.
 
-Every random draw comes from seeds derived from (seed, epoch, process): the
-shuffle, the crops and flips, the dropout masks. An epoch therefore replays
-exactly from its start, which is what makes --resume give the same weights as
-an uninterrupted run: last.pt holds the weights, optimizer, scheduler and the
-number of finished epochs, and with the seed that is the whole random state.
+Images stream from worker processes (loader.py): memory holds a few batches, not the
+dataset. Every random draw comes from seeds derived from (seed, epoch, process or
+sample) (seeds.py), so an epoch replays exactly from its start: last.pt holds the
+weights, optimizer, scheduler and the number of finished epochs, and with the seed that
+is the whole random state. That is what makes --resume give the same weights as an
+uninterrupted run.
 """
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from ..data import LabeledImages, Track, describe_dataset, load_split, preprocessing_for, training_images
+from ..checkpoints import save_state_dict
+from ..data import Samples, Track, describe_dataset, preprocessing_for, split_samples
+from ..data.cache import cache_split
 from ..data.preprocess import Preprocessing
 from ..errors import EdgembError
+from ..io import folder_lock, sweep_stale
 from ..models import MobileNet, build_model
-from ..run import RUN_FILE, WEIGHTS_FILE, RunInfo
-from .batches import eval_batch, train_batch
+from ..processes import Interrupted, interruptible
+from ..run import FORMAT_VERSION, RUN_FILE, WEIGHTS_FILE, RunInfo, versions, write_run_info
+from .batches import normalize_batch
 from .config import TrainConfig
 from .distributed import Processes, start_processes
-from .run_files import FORMAT_VERSION, LAST_FILE, versions, write_curves, write_history, write_run_info
-from .weights import load_starting_weights, restore_checkpoint, save_atomic, save_checkpoint
+from .loader import ModelInputs, TrainingCrops, batch_loader
+from .run_files import LAST_FILE, write_curves, write_history
+from .seeds import DROPOUT, INIT, derived_seed
+from .weights import load_starting_weights, restore_checkpoint, save_checkpoint
 
 EVAL_BATCH = 256
+LOSS_EVERY = 25  # steps between the training-loss points history.json records
 
 
 class Reporter(Protocol):
-    """What the loop tells whoever shows progress (the CLI's progress bars)."""
+    """What the loop tells whoever shows progress (the CLI's progress bars and log lines)."""
     track: Track
 
-    def data_loaded(self, train: LabeledImages, val: LabeledImages) -> None: ...
+    def data_loaded(self, train: Samples, val: Samples) -> None: ...
     def epoch_started(self, epoch: int, epochs: int, images: int) -> None: ...
     def batch_done(self, images: int, loss: float, top1: float) -> None: ...
+    def files_skipped(self, files: list[str]) -> None: ...
     def epoch_done(self, record: dict) -> None: ...
+    def interrupted(self, epoch: int, step: int, finished_epochs: int, out: Path) -> None: ...
     def finished(self, best: dict, out: Path) -> None: ...
 
 
@@ -51,7 +60,9 @@ class Quiet:
     def data_loaded(self, train, val): pass
     def epoch_started(self, epoch, epochs, images): pass
     def batch_done(self, images, loss, top1): pass
+    def files_skipped(self, files): pass
     def epoch_done(self, record): pass
+    def interrupted(self, epoch, step, finished_epochs, out): pass
     def finished(self, best, out): pass
 
 
@@ -59,24 +70,31 @@ class Quiet:
 class Data:
     dataset: dict
     pre: Preprocessing
-    train: LabeledImages  # augmentation sources
-    val: LabeledImages  # model inputs
+    train: Samples  # augmentation sources
+    val: Samples  # model inputs
+    skipped: set[str] = field(default_factory=set)  # files found unreadable so far
 
 
-INIT, DROPOUT, CROPS = range(3)  # the random streams, each seeded from (seed, stream, epoch, rank)
+@dataclass
+class Position:
+    """Where the run is, for the message when it is interrupted."""
+    epoch: int = 0  # 1-based, the epoch being trained
+    step: int = 0  # steps done in it
+    finished_epochs: int = 0
 
 
-def derived_seed(seed: int, stream: int, epoch: int = 0, rank: int = 0) -> int:
-    return int(np.random.SeedSequence([seed, stream, epoch, rank]).generate_state(1)[0])
-
-
-def load_data(config: TrainConfig, reporter: Reporter) -> Data:
+def load_data(config: TrainConfig, track: Track) -> Data:
+    """The splits as sample lists: only file names and labels are read here, unless a
+    --cache of a folder is missing or out of date, which is then built first."""
     dataset = describe_dataset(config.data, config.val_fraction, config.seed)
     pre = preprocessing_for(dataset, config.resolution)
-    train = training_images(dataset, pre, config.train_subset, config.seed,
-                            workers=config.workers, track=reporter.track)
-    val = load_split(dataset, "val", pre, workers=config.workers, track=reporter.track)
-    reporter.data_loaded(train, val)
+    train = split_samples(dataset, "train", pre, training=True, limit=config.train_subset, seed=config.seed)
+    val = split_samples(dataset, "val", pre)
+    if config.cache and dataset["kind"] == "folder":
+        train = cache_split(train, dataset["path"], "train", config.workers, track).samples
+        val = cache_split(val, dataset["path"], "val", config.workers, track).samples
+    if len(val) == 0:
+        raise EdgembError(f"{config.data} leaves no image for validation: raise --val-fraction or add images")
     return Data(dataset, pre, train, val)
 
 
@@ -110,70 +128,94 @@ def set_train_mode(model: MobileNet, freeze_backbone: bool) -> None:
         model.features.eval()
 
 
-def epoch_batches(count: int, config: TrainConfig, epoch: int, processes: Processes) -> list[np.ndarray]:
-    """This process's batches of image indices for an epoch (incomplete last batch dropped)."""
+def epoch_batches(count: int, config: TrainConfig, epoch: int, processes: Processes) -> list[list[int]]:
+    """This process's batches of sample indices for an epoch (incomplete last batch dropped)."""
     sampler = DistributedSampler(range(count), num_replicas=processes.world_size, rank=processes.rank,
                                  shuffle=True, seed=config.seed)
     sampler.set_epoch(epoch)
-    indices = np.fromiter(sampler, np.int64)
+    indices = list(sampler)
     per_process = config.batch_size // processes.world_size
     return [indices[i:i + per_process] for i in range(0, len(indices) - per_process + 1, per_process)]
 
 
+def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn.Module,
+               optimizer: torch.optim.Optimizer, scheduler) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch already in memory: (loss, logits). What the
+    benchmarks time as the bare step."""
+    logits = model(x)
+    loss = criterion(logits, y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+    return loss, logits
+
+
 def train_epoch(model: nn.Module, raw_model: MobileNet, data: Data, config: TrainConfig, epoch: int,
-                optimizer: torch.optim.Optimizer, scheduler, processes: Processes, reporter: Reporter) -> dict:
+                optimizer: torch.optim.Optimizer, scheduler, processes: Processes, reporter: Reporter,
+                position: Position) -> dict:
     torch.manual_seed(derived_seed(config.seed, DROPOUT, epoch, processes.rank))
-    crops = torch.Generator().manual_seed(derived_seed(config.seed, CROPS, epoch, processes.rank))
-    batches = epoch_batches(len(data.train.labels), config, epoch, processes)
+    batches = epoch_batches(len(data.train), config, epoch, processes)
+    crops = TrainingCrops(data.train, data.pre, config.min_crop_scale, config.seed, epoch)
+    loader = batch_loader(crops, batches, config.workers, processes.device, config.seed)
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     set_train_mode(raw_model, config.freeze_backbone)
-    images = torch.from_numpy(data.train.pixels)
-    labels = torch.from_numpy(data.train.labels)
     loss_sum = correct = count = 0.0
+    steps, interval_loss, interval_steps, bad = [], 0.0, 0, []
     start = time.perf_counter()
-    for batch in batches:
-        x = train_batch(images[batch].to(processes.device), data.pre, config.min_crop_scale, crops)
-        y = labels[batch].to(processes.device)
+    for step, (pixels, y, bad_files) in enumerate(loader, 1):
+        x = normalize_batch(pixels.to(processes.device, non_blocking=True), data.pre)
+        y = y.to(processes.device, non_blocking=True)
         if not config.channels_last:
             x = x.contiguous()
-        logits = model(x)
-        loss = criterion(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        loss_sum += loss.item() * len(batch)
+        loss, logits = train_step(model, x, y, criterion, optimizer, scheduler)
+        position.step = step
+        bad += bad_files
+        loss_sum += loss.item() * len(y)
+        interval_loss += loss.item()
+        interval_steps += 1
         correct += (logits.argmax(1) == y).sum().item()
-        count += len(batch)
-        reporter.batch_done(len(batch) * processes.world_size, loss_sum / count, correct / count)
+        count += len(y)
+        if step % LOSS_EVERY == 0 or step == len(batches):  # this process's running loss, for the curves
+            steps.append({"epoch": epoch + step / len(batches), "train_loss": interval_loss / interval_steps})
+            interval_loss, interval_steps = 0.0, 0
+        reporter.batch_done(len(y) * processes.world_size, loss_sum / count, correct / count)
     seconds = time.perf_counter() - start
     loss_sum, correct, count = processes.sum([loss_sum, correct, count])
     return {"train_loss": loss_sum / count, "train_top1": correct / count, "train_images": int(count),
             "train_seconds": seconds, "images_per_second": count / seconds,
-            "lr": optimizer.param_groups[0]["lr"]}
+            "lr": optimizer.param_groups[0]["lr"], "steps": steps, "train_bad_files": bad}
 
 
 @torch.no_grad()
-def evaluate(model: MobileNet, val: LabeledImages, pre: Preprocessing, processes: Processes,
-             track: Track) -> dict:
-    """Validation loss, top-1 and top-5 over the whole split; each process takes every n-th image."""
+def validation_metrics(model: MobileNet, val: Samples, pre: Preprocessing, workers: int,
+                       processes: Processes, track: Track) -> dict:
+    """Validation loss, top-1 and top-5 over the whole split; each process takes every n-th
+    image. Unreadable files are left out (and returned as "val_bad_files")."""
     model.eval()
-    pixels = torch.from_numpy(val.pixels[processes.rank::processes.world_size])
-    labels = torch.from_numpy(val.labels[processes.rank::processes.world_size])
+    mine = list(range(processes.rank, len(val), processes.world_size))
+    batches = [mine[i:i + EVAL_BATCH] for i in range(0, len(mine), EVAL_BATCH)]
+    loader = batch_loader(ModelInputs(val), batches, min(workers, len(batches)), processes.device, 0)
     k = min(5, model.spec.num_classes)
-    loss_sum = top1 = top5 = 0.0
-    starts = range(0, len(labels), EVAL_BATCH)
-    for start in track(starts, len(starts), "Validating", unit="batch"):
-        x = eval_batch(pixels[start:start + EVAL_BATCH].to(processes.device), pre)
-        y = labels[start:start + EVAL_BATCH].to(processes.device)
+    loss_sum = top1 = top5 = count = 0.0
+    bad = []
+    for pixels, y, bad_files in track(loader, len(batches), "Validating", unit="batch"):
+        bad += bad_files
+        if not len(y):
+            continue
+        x = normalize_batch(pixels.to(processes.device, non_blocking=True).permute(0, 3, 1, 2), pre)
+        y = y.to(processes.device, non_blocking=True)
         logits = model(x)
         loss_sum += nn.functional.cross_entropy(logits, y, reduction="sum").item()
         best = logits.topk(k, dim=1).indices
         top1 += (best[:, 0] == y).sum().item()
         top5 += (best == y[:, None]).any(1).sum().item()
-    loss_sum, top1, top5 = processes.sum([loss_sum, top1, top5])
-    return {"val_loss": loss_sum / len(val.labels), "val_top1": top1 / len(val.labels),
-            "val_top5": top5 / len(val.labels)}
+        count += len(y)
+    loss_sum, top1, top5, count = processes.sum([loss_sum, top1, top5, count])
+    if not count:
+        raise EdgembError("no validation image could be read: every file of the validation split is unreadable")
+    return {"val_loss": loss_sum / count, "val_top1": top1 / count, "val_top5": top5 / count,
+            "val_images": int(count), "val_bad_files": bad}
 
 
 def check_resumable(out: Path) -> None:
@@ -198,8 +240,10 @@ def check_fresh(out: Path) -> None:
 
 def run_info(config: TrainConfig, data: Data, best: dict | None, processes: Processes) -> RunInfo:
     extra = {"format_version": FORMAT_VERSION, "training": config.to_json(), "best": best,
-             "data": {"train_images": len(data.train.labels), "val_images": len(data.val.labels),
-                      "skipped_files": data.train.skipped + data.val.skipped},
+             "data": {"train_images": len(data.train), "val_images": len(data.val),
+                      "skipped_files": sorted(data.skipped),
+                      # which images picked the checkpoint: paths relative to the dataset, or indices
+                      "val_ids": data.val.ids},
              "processes": processes.world_size, "versions": versions()}
     return RunInfo(config.arch, config.alpha, config.resolution, data.train.class_names, data.pre,
                    data.dataset, extra)
@@ -207,31 +251,44 @@ def run_info(config: TrainConfig, data: Data, best: dict | None, processes: Proc
 
 def train(config: TrainConfig, out: Path, reporter: Reporter = Quiet(), resume: bool = False) -> dict:
     """Train as `config` says into the run directory `out`; returns the best epoch's metrics.
-    Under torchrun, every process calls this; only the first one writes."""
+    Under torchrun, every process calls this; only the first one writes, holding the run
+    folder's lock. SIGINT and SIGTERM stop it between two writes (each is atomic): the
+    reporter is told where, and Interrupted propagates."""
     out = Path(out)
     check_resumable(out) if resume else check_fresh(out)
     processes = start_processes()  # under torchrun this waits for all: nobody writes before all checked
+    position = Position()
     try:
-        return train_processes(config, out, reporter if processes.is_main else Quiet(), resume, processes)
+        with interruptible():
+            if not processes.is_main:
+                return train_processes(config, out, Quiet(), resume, processes, position)
+            sweep_stale(out)  # temporary files a killed run left
+            with folder_lock(out):
+                return train_processes(config, out, reporter, resume, processes, position)
+    except Interrupted:
+        reporter.interrupted(position.epoch, position.step, position.finished_epochs, out)
+        raise
     finally:
         processes.close()
 
 
 def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: bool,
-                    processes: Processes) -> dict:
+                    processes: Processes, position: Position) -> dict:
     if config.batch_size % processes.world_size:
         raise EdgembError(f"--batch-size {config.batch_size} does not split evenly over "
                           f"{processes.world_size} processes: use a multiple of {processes.world_size}")
-    data = load_data(config, reporter)
-    batches = len(epoch_batches(len(data.train.labels), config, 0, processes))
+    data = load_data(config, reporter.track)
+    reporter.data_loaded(data.train, data.val)
+    batches = len(epoch_batches(len(data.train), config, 0, processes))
     if batches == 0:
-        raise EdgembError(f"only {len(data.train.labels)} training images, fewer than --batch-size "
+        raise EdgembError(f"only {len(data.train)} training images, fewer than --batch-size "
                           f"{config.batch_size}: use a smaller batch or more images")
     if resume:
-        recorded = json.loads((out / RUN_FILE).read_text())["class_names"]
-        if recorded != data.train.class_names:
+        recorded = json.loads((out / RUN_FILE).read_text())
+        if recorded["class_names"] != data.train.class_names:
             raise EdgembError(f"the classes in {config.data} changed since the run started: "
                               "resume with the same data, or start a new run")
+        data.skipped.update(recorded.get("data", {}).get("skipped_files", []))
     checkpoint_path = out / LAST_FILE
     restoring = resume and checkpoint_path.is_file()
     model, optimizer, scheduler = build_training(config, data.train.class_names, config.epochs * batches,
@@ -239,26 +296,33 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
     history, best, start_epoch = [], None, 0
     if restoring:
         start_epoch, history, best = restore_checkpoint(checkpoint_path, model, optimizer, scheduler)
+    position.finished_epochs = start_epoch
     if processes.is_main:
         write_run_info(out, run_info(config, data, best, processes))
     parallel_model = processes.wrap(model)
     for epoch in range(start_epoch, config.epochs):
+        position.epoch, position.step = epoch + 1, 0
         reporter.epoch_started(epoch + 1, config.epochs, batches * config.batch_size)
         record = {"epoch": epoch + 1}
         record |= train_epoch(parallel_model, model, data, config, epoch, optimizer, scheduler, processes,
-                              reporter)
-        record |= evaluate(model, data.val, data.pre, processes, reporter.track)
+                              reporter, position)
+        record |= validation_metrics(model, data.val, data.pre, config.workers, processes, reporter.track)
+        bad = record.pop("train_bad_files") + record.pop("val_bad_files")
+        new_bad = sorted(set(processes.gather(bad)) - data.skipped)
+        data.skipped.update(new_bad)
+        reporter.files_skipped(new_bad)
         history.append(record)
         if best is None or record["val_top1"] > best["val_top1"]:
             best = {k: record[k] for k in ("epoch", "val_top1", "val_top5", "val_loss")}
             if processes.is_main:
-                save_atomic(out / WEIGHTS_FILE, model.state_dict())
+                save_state_dict(out / WEIGHTS_FILE, model.state_dict())
         if processes.is_main:
             write_history(out, history)
             write_curves(out, history)
             write_run_info(out, run_info(config, data, best, processes))
             # last.pt goes last: it marks the epoch as finished for --resume.
             save_checkpoint(checkpoint_path, epoch + 1, config.seed, model, optimizer, scheduler, history, best)
+        position.finished_epochs = epoch + 1
         reporter.epoch_done(record)
     reporter.finished(best, out)
     return best

@@ -16,14 +16,19 @@ def write_history(out: Path, history: list[dict]) -> None:
 
 
 def write_curves(out: Path, history: list[dict]) -> None:
-    """Loss and top-1 accuracy per epoch, training and validation."""
+    """Training loss every few dozen steps, and per epoch the loss and top-1 accuracy of
+    training and validation: a one-epoch run still shows the shape of its loss."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
     epochs = [h["epoch"] for h in history]
+    steps = [point for h in history for point in h.get("steps", [])]
     figure, (loss_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(10, 4))
-    loss_axes.plot(epochs, [h["train_loss"] for h in history], "o-", label="train")
+    if steps:
+        loss_axes.plot([p["epoch"] for p in steps], [p["train_loss"] for p in steps], "-", alpha=0.6,
+                       label="train (every few steps)")
+    loss_axes.plot(epochs, [h["train_loss"] for h in history], "o-", label="train (epoch mean)")
     loss_axes.plot(epochs, [h["val_loss"] for h in history], "o-", label="validation")
     loss_axes.set(title="Loss", xlabel="epoch")
     accuracy_axes.plot(epochs, [100 * h["train_top1"] for h in history], "o-", label="train")

@@ -1,0 +1,92 @@
+"""Batches for training and validation, decoded and augmented in data loader worker
+processes while the training step runs (so memory holds a few batches, not the dataset).
+
+A training sample's crop and flip are drawn from a generator seeded by (seed, epoch,
+sample index), so batch contents do not depend on which worker made them. A file that
+does not decode is replaced by the next readable sample of the split (the same one every
+time), so batches keep their size and an epoch replays exactly; the bad file is reported.
+Validation skips bad files instead: counting a substitute would bias the score."""
+import os
+from functools import partial
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from ..data import Samples
+from ..data.images import BadImage
+from ..data.preprocess import Preprocessing
+from ..errors import EdgembError
+from ..processes import die_with_parent
+from .batches import crop_resize, random_boxes
+from .seeds import CROPS, LOADER, derived_seed
+
+PREFETCH_BATCHES = 4  # per worker: enough that the step never waits while cores are free
+
+
+def read_or_substitute(samples: Samples, i: int) -> tuple[object, int, list[str]]:
+    """Sample i's pixels, or the next readable sample's: (pixels, index used, names of bad files)."""
+    bad = []
+    for used in (j % len(samples) for j in range(i, i + len(samples))):
+        try:
+            return samples.read(used), used, bad
+        except BadImage:
+            bad.append(samples.name(used))
+    raise EdgembError(f"no training image can be read ({len(bad)} files tried, e.g. {bad[0]}): "
+                      "give a folder of JPEG/PNG/BMP/WebP images")
+
+
+class TrainingCrops(Dataset):
+    """Sample i of an epoch: a random crop of its source, flipped half the time, scaled to
+    the model's resolution (uint8 C x H x W), with its label and the bad files met."""
+
+    def __init__(self, samples: Samples, pre: Preprocessing, min_scale: float, seed: int, epoch: int):
+        self.samples, self.pre, self.min_scale, self.seed, self.epoch = samples, pre, min_scale, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        source, used, bad = read_or_substitute(self.samples, int(i))
+        generator = torch.Generator().manual_seed(derived_seed(self.seed, CROPS, self.epoch, int(i)))
+        box = random_boxes(1, self.min_scale, generator)[0]
+        crop = crop_resize(torch.from_numpy(source), box, self.pre.crop).to(torch.uint8)
+        return crop, int(self.samples.labels[used]), bad
+
+
+class ModelInputs(Dataset):
+    """Sample i as the model sees it (uint8 H x W x 3), or None for a bad file."""
+
+    def __init__(self, samples: Samples):
+        self.samples = samples
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        try:
+            return torch.from_numpy(self.samples.read(int(i))), int(self.samples.labels[i]), []
+        except BadImage:
+            return None, -1, [self.samples.name(int(i))]
+
+
+def collate(items: list) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(pixels N x ..., labels N, bad files); items that are None (bad files) are left out."""
+    kept = [(pixels, label) for pixels, label, _ in items if pixels is not None]
+    bad = [name for _, _, names in items for name in names]
+    if not kept:
+        return torch.zeros(0, dtype=torch.uint8), torch.zeros(0, dtype=torch.int64), bad
+    return (torch.stack([pixels for pixels, _ in kept]), torch.tensor([label for _, label in kept]), bad)
+
+
+def worker_started(parent: int, worker_id: int) -> None:
+    die_with_parent(parent)  # a killed training run takes its workers with it
+
+
+def batch_loader(dataset: Dataset, batches: list, workers: int, device: torch.device, seed: int) -> DataLoader:
+    """Batches of `dataset` at the given index lists, made by `workers` processes ahead of use."""
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, collate_fn=collate,
+                      prefetch_factor=PREFETCH_BATCHES if workers else None,
+                      pin_memory=device.type == "cuda",
+                      worker_init_fn=partial(worker_started, os.getpid()) if workers else None,
+                      # its own generator: making workers draws no number from the dropout stream
+                      generator=torch.Generator().manual_seed(derived_seed(seed, LOADER)))

@@ -19,3 +19,14 @@ def fashion_run(tmp_path_factory) -> Path:
                              "--out", str(out)], capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
     return out
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The fault-injection suite's figures (tests/test_faults.py), when it ran."""
+    from tests.faults import TALLY
+
+    if TALLY.kills or TALLY.checks:
+        terminalreporter.write_line(f"fault injection: {TALLY.kills} SIGKILLs, {TALLY.checks} invariant checks, "
+                                    f"{len(TALLY.failures)} failed (EDGEMB_FAULT_SEED={TALLY.seed})")
+        for failure in TALLY.failures:
+            terminalreporter.write_line(f"  failed: {failure}")

@@ -1,6 +1,8 @@
 """Crash consistency, fast: parent-death signals, the folder lock and the sweep of stale
 temporaries, each against real processes killed with SIGKILL."""
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -114,3 +116,57 @@ def test_temporaries_carry_the_owner_pid(tmp_path):
         write_text_atomic(tmp / "a.txt", "x")
         assert sweep_stale(tmp_path) == []  # our own: alive
     assert [p.name for p in tmp_path.iterdir()] == ["bundle"]
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real filesystem that fills up: a 24 MB tmpfs (mounting needs root)."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("needs root to mount a small tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk)]).returncode != 0:
+        pytest.skip("cannot mount tmpfs here")
+    yield disk
+    subprocess.run(["umount", str(disk)])
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Fill the disk up to `leave` free bytes."""
+    stat = os.statvfs(disk)
+    (disk / "filler").write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave))
+
+
+TINY_TRAIN = [sys.executable, "-m", "edge_mobilenet.cli", "train", "--alpha", "0.35", "--resolution", "32",
+              "--train-subset", "1024", "--batch-size", "64", "--seed", "1", "--epochs", "2"]
+
+
+def one_epoch_of_two(run: Path) -> None:
+    """A run killed during its second epoch: resuming it has an epoch to write."""
+    proc = subprocess.Popen([*TINY_TRAIN, "--out", str(run)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    end = time.monotonic() + 300
+    while not (run / "last.pt").is_file() and proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.02)
+    proc.kill()
+    assert proc.wait() == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+
+
+@pytest.mark.parametrize("site", ["first write", "checkpoint"])
+def test_disk_full_during_training_keeps_the_last_epoch(small_disk, site):
+    run = small_disk / "run"
+    one_epoch_of_two(run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    # "checkpoint": room for everything an epoch writes except the checkpoint (last.pt, the largest)
+    fill(small_disk, 0 if site == "first write" else len(before["last.pt"]) - 64 * 1024)
+    result = subprocess.run([*TINY_TRAIN[:4], "--out", str(run), "--resume"], capture_output=True, text=True)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and "no space left on device" in lines[-1].lower(), result.stderr[-2000:]
+    assert "is intact" in lines[-1] and "Traceback" not in result.stderr
+    assert {p.name for p in run.iterdir()} == set(before)  # no temporary file of the failed epoch left
+    assert (run / "last.pt").read_bytes() == before["last.pt"]  # the checkpoint resuming starts from
+    for name in ("history.json", "edgemb.json"):
+        json.loads((run / name).read_text())  # complete, whichever epoch it records
+    (small_disk / "filler").unlink()
+    resumed = subprocess.run([*TINY_TRAIN[:4], "--out", str(run), "--resume"], capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len(json.loads((run / "history.json").read_text())) == 2

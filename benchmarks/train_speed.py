@@ -28,10 +28,12 @@ from benchmarks.machine import machine_info  # noqa: E402
 from edge_mobilenet.data.images import read_image  # noqa: E402
 from edge_mobilenet.data.preprocess import Preprocessing, resize_center_crop  # noqa: E402
 from edge_mobilenet.io import write_json_atomic, write_text_atomic  # noqa: E402
-from edge_mobilenet.train.batches import train_batch  # noqa: E402
+from edge_mobilenet.data.samples import Samples  # noqa: E402
+from edge_mobilenet.train.batches import normalize_batch  # noqa: E402
 from edge_mobilenet.train.config import TrainConfig  # noqa: E402
 from edge_mobilenet.train.distributed import Processes  # noqa: E402
-from edge_mobilenet.train.loop import build_training  # noqa: E402
+from edge_mobilenet.train.loader import TrainingCrops, collate  # noqa: E402
+from edge_mobilenet.train.loop import build_training, train_step  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 SETTINGS = [  # (name, alpha, resolution, batch size)
@@ -41,37 +43,36 @@ SETTINGS = [  # (name, alpha, resolution, batch size)
 ]
 
 
-def photo_squares(size: int) -> torch.Tensor:
+def photo_squares(size: int) -> Samples:
     """scikit-image's real photos as size x size squares: the sources training crops from."""
     folder = Path(skimage.__file__).parent / "data"
     photos = [read_image(p) for p in sorted(folder.glob("*")) if p.suffix in (".png", ".jpg")]
-    squares = [resize_center_crop(p, size, size) for p in photos if min(p.shape[:2]) >= 64]
-    return torch.from_numpy(np.stack(squares))
+    squares = np.stack([resize_center_crop(p, size, size) for p in photos if min(p.shape[:2]) >= 64])
+    labels = np.arange(len(squares)) % 10
+    return Samples(squares, labels, [str(i) for i in range(10)], list(range(len(squares))), np.asarray)
 
 
-def time_steps(config: TrainConfig, sources: torch.Tensor, steps: int) -> tuple[float, float]:
-    """(seconds per step, seconds of it spent making batches), after one warm-up step."""
+def time_steps(config: TrainConfig, sources: Samples, steps: int) -> tuple[float, float]:
+    """(seconds per step, seconds of it spent making batches in this process: the crops a
+    data loader worker makes, and normalizing), after one warm-up step."""
     cpu = Processes(0, 1, torch.device("cpu"))
-    model, optimizer, scheduler = build_training(config, [str(i) for i in range(10)], 1000, cpu)
+    model, optimizer, scheduler = build_training(config, sources.class_names, 1000, cpu)
     model.train()
     pre = Preprocessing.for_resolution(config.resolution)
-    generator = torch.Generator().manual_seed(0)
-    labels = torch.arange(config.batch_size) % 10
+    crops = TrainingCrops(sources, pre, config.min_crop_scale, seed=0, epoch=0)
+    criterion = torch.nn.CrossEntropyLoss()
+    rng = np.random.default_rng(0)
     batch_seconds = 0.0
     for step in range(steps + 1):
         if step == 1:
             start, batch_seconds = time.perf_counter(), 0.0
         t = time.perf_counter()
-        index = torch.randint(len(sources), (config.batch_size,), generator=generator)
-        x = train_batch(sources[index], pre, config.min_crop_scale, generator)
+        pixels, labels, _ = collate([crops[i] for i in rng.integers(len(sources), size=config.batch_size)])
+        x = normalize_batch(pixels, pre)
         if not config.channels_last:
             x = x.contiguous()
         batch_seconds += time.perf_counter() - t
-        loss = torch.nn.functional.cross_entropy(model(x), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        train_step(model, x, labels, criterion, optimizer, scheduler)
     total = time.perf_counter() - start
     return total / steps, batch_seconds / steps
 

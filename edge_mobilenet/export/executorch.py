@@ -27,9 +27,9 @@ HEAVY_OPS = ("convolution", "linear", "addmm", "mm", "bmm")  # must never run ou
 
 def ops_outside_delegate(graph_module) -> Counter:
     """Ops of a lowered graph that XNNPACK did not take (getitem only unpacks delegate outputs)."""
-    return Counter(str(node.target).split("::")[-1] for node in graph_module.graph.nodes
-                   if node.op == "call_function" and "call_delegate" not in str(node.target)
-                   and "getitem" not in str(node.target))
+    names = (getattr(node.target, "__name__", str(node.target)) for node in graph_module.graph.nodes
+             if node.op == "call_function")
+    return Counter(name for name in names if "call_delegate" not in name and name != "getitem")
 
 
 def lower(module: torch.nn.Module, example: torch.Tensor, int8: bool, name: str) -> bytes:

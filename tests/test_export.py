@@ -43,8 +43,8 @@ def bundle(fashion_run, tmp_path_factory) -> Path:
 
 def test_bundle_has_every_artifact_and_a_report(bundle):
     names = {p.name for p in bundle.iterdir()}
-    assert names == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "labels.txt",
-                     "edgemb.json", "report.json", "report.md"}
+    assert names == {"model.onnx", "model.int8.onnx", "model.tflite", "model.int8.tflite", "model.pte",
+                     "model.int8.pte", "labels.txt", "edgemb.json", "report.json", "report.md"}
     info = json.loads((bundle / "edgemb.json").read_text())
     assert info["class_names"][0] == "T-shirt/top" and info["export"]["opset"] >= 17
     assert (bundle / "labels.txt").read_text().splitlines() == info["class_names"]

@@ -15,6 +15,7 @@ import torch
 
 from ..models import MobileNet
 from ..run import RunInfo
+from .calibration import Int8Plan
 
 
 class Classifier(torch.nn.Module):
@@ -37,6 +38,7 @@ class Job:
     out: Path                       # the bundle folder being written (temporary until the end)
     work: Path                      # scratch space, removed after the export
     log: Callable[[str], None] = print
+    plan: Int8Plan | None = None    # int8 biases and activation ranges (export/calibration.py)
 
     @property
     def int8(self) -> bool:

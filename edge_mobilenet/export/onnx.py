@@ -14,6 +14,7 @@ from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, 
 
 from ..models import MobileNet
 from .backend import Backend, Classifier, Job
+from .calibration import Int8Plan
 
 OPSET = 18
 INPUT_NAME = "input"
@@ -48,17 +49,23 @@ class Calibration(CalibrationDataReader):
 
 
 def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
-                  activations: QuantType = QuantType.QUInt8) -> None:
+                  activations: QuantType = QuantType.QUInt8, plan: Int8Plan | None = None) -> None:
     """calibration: float32 N x 3 x R x R, normalized like the model's input.
     activations: QUInt8 (the default) or QInt8, which benchmarks/export_targets.py
-    times against it (S8S8)."""
+    times against it (S8S8). plan: corrected biases and activation ranges from
+    export.calibration, replacing the folded biases and ONNX Runtime's own MinMax ranges."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)  # folds, infers shapes
+        options = {}
+        if plan is not None:
+            graph = onnx.load(str(prepared))
+            options["TensorQuantOverrides"] = apply_plan(graph, plan)
+            onnx.save(graph, str(prepared))
         quantize_static(str(prepared), str(int8_path), Calibration(calibration),
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=activations, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.MinMax, extra_options=options)
     onnx.checker.check_model(str(int8_path))
 
 
@@ -69,8 +76,51 @@ class OnnxBackend(Backend):
         export_onnx(job.model, job.info.resolution, job.out / "model.onnx")
         job.log("model.onnx: torch.onnx (dynamo) export, onnx.checker")
         if job.int8:
-            quantize_onnx(job.out / "model.onnx", job.out / "model.int8.onnx", job.normalized_calibration())
+            quantize_onnx(job.out / "model.onnx", job.out / "model.int8.onnx", job.normalized_calibration(),
+                          plan=job.plan)
             job.log("model.int8.onnx: ONNX Runtime static QDQ quantization")
 
     def input_contract(self, precision: str) -> dict:
         return {"layout": "NCHW", "normalized": True}
+
+
+def apply_plan(model: onnx.ModelProto, plan: Int8Plan) -> dict:
+    """Write the plan's biases into a BatchNorm-folded graph (in place) and return its ranges
+    as ONNX Runtime TensorQuantOverrides. Names map onto nodes in graph order: convN is the
+    Nth Conv (its output and the Clip/Relu after it, which the quantizer fuses), addB the
+    residual Adds, pool the ReduceMean (and the Reshape after it), logits the Gemm."""
+    initializers = {t.name: t for t in model.graph.initializer}
+    consumers = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    adds = sorted((n for n in plan.ranges if n.startswith("add")), key=lambda n: int(n[3:]))
+    overrides, convs, add_count = {}, 0, 0
+
+    def override(tensor: str, point: str):
+        low, high = plan.ranges[point]
+        overrides[tensor] = [{"rmin": np.float32(low), "rmax": np.float32(high)}]
+        for after in consumers.get(tensor, []):
+            if after.op_type in ("Clip", "Relu", "Reshape"):
+                overrides[after.output[0]] = overrides[tensor]
+
+    def set_bias(node, key: str):
+        bias = initializers[node.input[2]]
+        bias.CopyFrom(onnx.numpy_helper.from_array(plan.weights[key].astype(np.float32), bias.name))
+
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            set_bias(node, f"conv{convs}.bias")
+            override(node.output[0], f"conv{convs}")
+            convs += 1
+        elif node.op_type == "Add":
+            override(node.output[0], adds[add_count])
+            add_count += 1
+        elif node.op_type == "ReduceMean":
+            override(node.output[0], "pool")
+        elif node.op_type == "Gemm":
+            set_bias(node, "classifier.bias")
+            override(node.output[0], "logits")
+    if convs != sum(n.startswith("conv") for n in plan.ranges) or add_count != len(adds):
+        raise RuntimeError(f"the ONNX graph has {convs} Convs and {add_count} Adds; the plan names others")
+    return overrides

@@ -26,11 +26,12 @@ from ..processes import dies_with_parent
 from ..tflite_metadata import add_metadata
 from .backend import Backend, Job
 from .validate import tflite_ops
+from .calibration import Int8Plan
 from .weights import folded_weights
 
 
 def convert_tflite(model: MobileNet, resolution: int, mean, std, calibration: np.ndarray | None,
-                   workdir: Path) -> dict[str, Path]:
+                   workdir: Path, plan: Int8Plan | None = None) -> dict[str, Path]:
     """Write model.tflite (float32 in and out) and, given calibration pixels (uint8
     N x R x R x 3), model.int8.tflite (uint8 in and out, int8 inside) into workdir;
     return their paths by precision. Both take raw 0..255 RGB pixels: normalization
@@ -44,6 +45,9 @@ def convert_tflite(model: MobileNet, resolution: int, mean, std, calibration: np
     if calibration is not None:
         np.save(workdir / "calibration.npy", calibration)
         job |= {"calibration": str(workdir / "calibration.npy"), "int8": str(workdir / "model.int8.tflite")}
+    if calibration is not None and plan is not None:  # corrected weights and ranges for int8
+        np.savez(workdir / "int8_weights.npz", **plan.weights)
+        job |= {"int8_weights": str(workdir / "int8_weights.npz"), "ranges": plan.ranges}
     (workdir / "tflite_job.json").write_text(json.dumps(job))
     # The worker dies with us (a killed export leaves no TensorFlow converting for nobody).
     proc = subprocess.run([sys.executable, "-m", "edge_mobilenet.export.tflite_worker",
@@ -69,7 +73,7 @@ class TFLiteBackend(Backend):
     def build(self, job: Job) -> None:
         info = job.info
         pre = info.preprocessing
-        paths = convert_tflite(job.model, info.resolution, pre.mean, pre.std, job.calibration, job.work)
+        paths = convert_tflite(job.model, info.resolution, pre.mean, pre.std, job.calibration, job.work, job.plan)
         # Both take raw pixels: the float one declares the identity normalization.
         raw_pixels = replace(pre, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
         for precision, path in paths.items():

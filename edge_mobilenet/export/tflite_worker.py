@@ -8,6 +8,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow.lite.python.convert import mlir_quantize  # noqa: E402
 
 from ..models import build_spec  # noqa: E402
 from .keras_model import build_keras_model, fold_normalization  # noqa: E402
@@ -27,17 +28,62 @@ def convert_fp32(keras_model) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
 
 
-def convert_int8(keras_model, inputs: np.ndarray, io_type=tf.uint8) -> bytes:
+def convert_int8(keras_model, inputs: np.ndarray, io_type=tf.uint8, ranges: dict | None = None) -> bytes:
     """Full-integer TFLite: every op int8 (per-channel weights), `io_type` (uint8 or int8)
     input and output, activation ranges from `inputs` (float32, one sample per row,
-    as the Keras model takes them)."""
+    as the Keras model takes them), or, for the tensors `ranges` names (see
+    calibration.quantized_points), those ranges instead."""
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([sample[None]] for sample in inputs)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = io_type
     converter.inference_output_type = io_type
-    return converter.convert()
+    if ranges is None:
+        return converter.convert()
+    # The converter's own two steps, with the recorded ranges replaced in between: it
+    # calibrates (a float model holding each tensor's min/max), then quantizes from those
+    # min/max, deriving every scale, zero point and int32 bias itself.
+    converter._experimental_calibrate_only = True
+    calibrated = set_recorded_ranges(converter.convert(), ranges)
+    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)
+
+
+def set_recorded_ranges(calibrated: bytes, ranges: dict) -> bytes:
+    """A calibrated float .tflite with the min/max of the named tensors replaced. Names map
+    onto op outputs in execution order: convN (the Nth conv, after its fused activation),
+    addB (residual adds, in order), pool (MEAN) and logits (FULLY_CONNECTED)."""
+    import flatbuffers
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    graph = model.subgraphs[0]
+    codes = {i: max(c.builtinCode, c.deprecatedBuiltinCode) for i, c in enumerate(model.operatorCodes)}
+    op = schema.BuiltinOperator
+    adds = sorted((name for name in ranges if name.startswith("add")), key=lambda n: int(n[3:]))
+    counters = {"conv": 0, "add": 0}
+    for operator in graph.operators:
+        code = codes[operator.opcodeIndex]
+        if code in (op.CONV_2D, op.DEPTHWISE_CONV_2D):
+            name = f"conv{counters['conv']}"
+            counters["conv"] += 1
+        elif code == op.ADD:
+            name = adds[counters["add"]]
+            counters["add"] += 1
+        elif code == op.MEAN:
+            name = "pool"
+        elif code == op.FULLY_CONNECTED:
+            name = "logits"
+        else:
+            continue
+        low, high = ranges[name]
+        tensor = graph.tensors[operator.outputs[0]]
+        tensor.quantization.min, tensor.quantization.max = [float(low)], [float(high)]
+    if counters["conv"] != sum(name.startswith("conv") for name in ranges) or counters["add"] != len(adds):
+        raise RuntimeError(f"the converted graph has {counters} convs/adds, the ranges name others")
+    builder = flatbuffers.Builder(len(calibrated) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
 
 
 def main(job_path: str) -> None:
@@ -53,10 +99,13 @@ def main(job_path: str) -> None:
         # `pixel - center`, centred on the mean pixel so that the first conv's zero padding
         # is close to PyTorch's (the mean pixel); the uint8 zero point absorbs the shift.
         center = float(round(np.mean(mean)))
+        if "int8_weights" in job:  # corrected by export.calibration
+            weights = dict(np.load(job["int8_weights"]))
         folded = fold_normalization(weights, mean, std, center)
         with open(job["int8"], "wb") as f:
             f.write(convert_int8(build_keras_model(spec, resolution, folded),
-                                 calibration_inputs(np.load(job["calibration"]), center)))
+                                 calibration_inputs(np.load(job["calibration"]), center),
+                                 ranges=job.get("ranges")))
 
 if __name__ == "__main__":
     main(sys.argv[1])

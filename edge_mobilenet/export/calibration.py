@@ -1,0 +1,249 @@
+"""int8 calibration shared by every backend: activation ranges and bias correction.
+
+Both work on the BatchNorm-folded weights (export.weights.folded_weights) through a
+small simulation of the int8 network every backend builds: weights symmetric int8 per
+output channel, activations asymmetric 8-bit per tensor at each conv output (after its
+activation), each residual add, the pooled features and the logits.
+
+- Ranges (`activation_ranges`): per quantized tensor, from the calibration images:
+  "minmax" (what TFLiteConverter and ONNX Runtime's default use), "percentile", or
+  "mse" (the clipping range that minimises the tensor's own quantization error).
+- Bias correction (`correct_biases`): layer by layer, the per-channel mean shift that
+  int8 weights and int8 inputs cause in a conv's output (against fp32 fed with fp32) is
+  added back to its bias. Only biases change, so any converter carries it.
+
+Cross-layer equalization is not applied: it rescales channels across an activation,
+which is exact for ReLU but not for MobileNet's ReLU6, and with per-channel int8 weights
+(what every backend here uses) the imbalance it fixes is already gone.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..models.spec import ArchSpec
+
+RANGE_METHODS = ("minmax", "percentile", "mse")
+# Chosen on held-out photos (the selection split of benchmarks/int8_methods.py, never its
+# evaluation photos): see benchmarks/results/int8_methods.md.
+DEFAULT_RANGES = "mse"
+BINS = 2048
+PERCENTILE = 99.99
+CHUNK = 16
+
+
+def tensors(weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in weights.items()}
+
+
+def quantize_weight(w: torch.Tensor) -> torch.Tensor:
+    """Symmetric int8 per output channel (dim 0), as TFLite and ONNX Runtime store weights."""
+    scale = w.abs().flatten(1).amax(1).clamp_min(1e-12) / 127
+    shape = (-1,) + (1,) * (w.dim() - 1)
+    return (w / scale.view(shape)).round().clamp(-127, 127) * scale.view(shape)
+
+
+def fake_quantize(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Asymmetric 8-bit per tensor over [low, high] (widened to hold 0, as every runtime does)."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = max(high - low, 1e-8) / 255
+    zero = round(-low / scale)
+    return ((x / scale).round() + zero).clamp(0, 255).sub(zero) * scale
+
+
+def quantized_points(spec: ArchSpec) -> list[str]:
+    """Names of the tensors an int8 backend quantizes, in execution order."""
+    names, index = [], 0
+    for b, block in enumerate(spec.blocks):
+        for _ in block.convs:
+            names.append(f"conv{index}")
+            index += 1
+        if block.residual:
+            names.append(f"add{b}")
+    return names + ["pool", "logits"]
+
+
+def activate(x: torch.Tensor, activation: str | None) -> torch.Tensor:
+    if activation == "relu6":
+        return x.clamp(0, 6)
+    return x.relu() if activation == "relu" else x
+
+
+def forward(spec: ArchSpec, w: dict[str, torch.Tensor], x: torch.Tensor, point) -> torch.Tensor:
+    """The folded network on NCHW normalized input x; point(name, tensor) -> tensor is
+    called at each quantized tensor (to observe or fake-quantize it). Returns logits."""
+    index = 0
+    for b, block in enumerate(spec.blocks):
+        shortcut = x
+        for conv in block.convs:
+            x = F.conv2d(x, w[f"conv{index}.weight"], w[f"conv{index}.bias"], conv.stride,
+                         (conv.kernel - 1) // 2, groups=conv.groups)
+            x = point(f"conv{index}", activate(x, conv.activation))
+            index += 1
+        if block.residual:
+            x = point(f"add{b}", shortcut + x)
+    x = point("pool", x.mean((2, 3)))
+    return point("logits", F.linear(x, w["classifier.weight"], w["classifier.bias"]))
+
+
+def clip_range(hist: np.ndarray, low: float, high: float, method: str) -> tuple[float, float]:
+    """[low, high] of one tensor from its histogram over [low, high] (BINS bins)."""
+    edges = np.linspace(low, high, len(hist) + 1)
+    centers = (edges[:-1] + edges[1:]) / 2
+    if method == "percentile":
+        cdf = np.cumsum(hist) / hist.sum()
+        tail = (100 - PERCENTILE) / 100
+        lo = centers[np.searchsorted(cdf, tail)] if low < 0 else low
+        hi = centers[min(np.searchsorted(cdf, 1 - tail), len(centers) - 1)]
+        return float(min(lo, 0.0)), float(max(hi, 0.0))
+    # mse: the clipping range (a grid of shrunk [low, high]) with the least squared error
+    # of quantizing this tensor's values, clipping included.
+    fractions = np.linspace(0.05, 1.0, 64)
+    lows = [low] if low >= 0 else low * fractions
+    best, best_error = (low, high), np.inf
+    kept = hist > 0
+    values, counts = centers[kept], hist[kept]
+    for lo in lows:
+        lo = min(lo, 0.0)
+        his = np.maximum(high * fractions, 1e-8)
+        scale = (his - lo) / 255  # one candidate per row
+        zero = np.round(-lo / scale)
+        q = (np.clip(np.round(values[None] / scale[:, None]) + zero[:, None], 0, 255) - zero[:, None]) * scale[:, None]
+        error = ((q - values[None]) ** 2 * counts[None]).sum(1)
+        i = int(error.argmin())
+        if error[i] < best_error:
+            best, best_error = (float(lo), float(his[i])), error[i]
+    return best
+
+
+def activation_ranges(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
+                      method: str = "minmax") -> dict[str, tuple[float, float]]:
+    """{tensor name: (low, high)} from fp32 activations on inputs (float32 N x 3 x R x R, normalized)."""
+    if method not in RANGE_METHODS:
+        raise ValueError(f"unknown range method {method!r}: choose one of {', '.join(RANGE_METHODS)}")
+    w = tensors(weights)
+    x = torch.from_numpy(np.ascontiguousarray(inputs, np.float32))
+    extremes: dict[str, list[float]] = {}
+
+    def observe(name, t):
+        lo, hi = float(t.min()), float(t.max())
+        old = extremes.get(name, [lo, hi])
+        extremes[name] = [min(old[0], lo), max(old[1], hi)]
+        return t
+
+    with torch.inference_mode():
+        for chunk in x.split(CHUNK):
+            forward(spec, w, chunk, observe)
+        if method == "minmax":
+            return {name: (min(lo, 0.0), max(hi, 0.0)) for name, (lo, hi) in extremes.items()}
+        hists = {name: np.zeros(BINS) for name in extremes}
+
+        def histogram(name, t):
+            lo, hi = extremes[name]
+            hists[name] += torch.histc(t.float(), BINS, lo, max(hi, lo + 1e-8)).double().numpy()
+            return t
+
+        for chunk in x.split(CHUNK):
+            forward(spec, w, chunk, histogram)
+    return {name: clip_range(hists[name], *extremes[name], method) for name in extremes}
+
+
+def simulate(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
+             ranges: dict[str, tuple[float, float]] | None) -> np.ndarray:
+    """Softmax probabilities of the network, fp32 (ranges None) or simulated int8."""
+    w = tensors(weights)
+    if ranges is not None:
+        w = {k: quantize_weight(v) if k.endswith("weight") else v for k, v in w.items()}
+
+    def point(name, t):
+        return t if ranges is None else fake_quantize(t, *ranges[name])
+
+    x = torch.from_numpy(np.ascontiguousarray(inputs, np.float32))
+    with torch.inference_mode():
+        return torch.cat([forward(spec, w, chunk, point).softmax(1) for chunk in x.split(CHUNK)]).numpy()
+
+
+def correct_biases(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
+                   ranges: dict[str, tuple[float, float]]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Bias-corrected folded weights, and each layer's mean |shift| before correction
+    (in units of that layer's output standard deviation).
+
+    Walks the network one layer at a time over all `inputs` at once, carrying an fp32
+    stream and a simulated int8 stream whose earlier layers are already corrected, so
+    each correction also absorbs the shifts that reach it from upstream."""
+    w = tensors(weights)
+    corrected = dict(weights)
+    shifts = {}
+    fp = list(torch.from_numpy(np.ascontiguousarray(inputs, np.float32)).split(CHUNK))
+    q = list(fp)
+
+    def layer(name: str, fn_fp, fn_q, activation=None):
+        nonlocal fp, q
+        ys_fp = [fn_fp(t) for t in fp]
+        ys_q = [fn_q(t) for t in q]
+        dims = (0, 2, 3) if ys_fp[0].dim() == 4 else (0,)
+        count = sum(y.numel() // y.shape[1] for y in ys_fp)
+        delta = sum((a - b).sum(dims) for a, b in zip(ys_fp, ys_q)) / count
+        spread = torch.cat([y.transpose(0, 1).flatten(1) for y in ys_fp], 1).std(1).clamp_min(1e-8)
+        shifts[name] = float((delta.abs() / spread).mean())
+        shape = (1, -1, 1, 1) if dims == (0, 2, 3) else (1, -1)
+        fp = [activate(y, activation) for y in ys_fp]
+        q = [fake_quantize(activate(y + delta.view(shape), activation), *ranges[point_name(name)]) for y in ys_q]
+        return delta
+
+    def point_name(name):
+        return "logits" if name == "classifier" else name
+
+    with torch.inference_mode():
+        index = 0
+        for b, block in enumerate(spec.blocks):
+            shortcut_fp, shortcut_q = fp, q
+            for conv in block.convs:
+                name = f"conv{index}"
+                weight, bias = w[f"{name}.weight"], w[f"{name}.bias"]
+                weight_q = quantize_weight(weight)
+                pad = (conv.kernel - 1) // 2
+
+                def apply(t, kernel, conv=conv, bias=bias, pad=pad):
+                    return F.conv2d(t, kernel, bias, conv.stride, pad, groups=conv.groups)
+
+                delta = layer(name, lambda t, weight=weight, apply=apply: apply(t, weight),
+                              lambda t, weight_q=weight_q, apply=apply: apply(t, weight_q), conv.activation)
+                corrected[f"{name}.bias"] = (bias + delta).numpy()
+                index += 1
+            if block.residual:
+                fp = [a + s for a, s in zip(fp, shortcut_fp)]
+                q = [fake_quantize(a + s, *ranges[f"add{b}"]) for a, s in zip(q, shortcut_q)]
+            # release the shortcut streams once the block is done
+            shortcut_fp = shortcut_q = None
+        fp = [t.mean((2, 3)) for t in fp]
+        q = [fake_quantize(t.mean((2, 3)), *ranges["pool"]) for t in q]
+        weight, bias = w["classifier.weight"], w["classifier.bias"]
+        weight_q = quantize_weight(weight)
+        delta = layer("classifier", lambda t: F.linear(t, weight, bias), lambda t: F.linear(t, weight_q, bias))
+        corrected["classifier.bias"] = (bias + delta).numpy()
+    return corrected, shifts
+
+
+@dataclass
+class Int8Plan:
+    """What every int8 backend builds from: folded weights (biases corrected or not), the
+    range of each quantized tensor (by quantized_points name), and how they were made."""
+    weights: dict[str, np.ndarray]
+    ranges: dict[str, tuple[float, float]]
+    method: dict = field(default_factory=dict)
+    shifts: dict[str, float] = field(default_factory=dict)  # mean |bias shift| per layer, in output std
+
+
+def plan_int8(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray, ranges: str = DEFAULT_RANGES,
+              bias_correction: bool = True, correction_images: int = 64) -> Int8Plan:
+    """The int8 plan for folded `weights` from calibration inputs (float32 N x 3 x R x R, normalized)."""
+    found = activation_ranges(spec, weights, inputs, ranges)
+    method = {"ranges": ranges, "bias_correction": bias_correction, "calibration_images": len(inputs)}
+    if not bias_correction:
+        return Int8Plan(dict(weights), found, method)
+    step = max(1, len(inputs) // correction_images)
+    corrected, shifts = correct_biases(spec, weights, inputs[::step][:correction_images], found)
+    method["correction_images"] = len(inputs[::step][:correction_images])
+    return Int8Plan(corrected, found, method, shifts)

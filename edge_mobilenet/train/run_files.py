@@ -4,7 +4,6 @@ import io
 from pathlib import Path
 
 from ..io import write_bytes_atomic, write_json_atomic
-from ..run import FORMAT_VERSION, versions, write_run_info  # noqa: F401  TEMPORARY: loop.py still imports them here
 
 HISTORY_FILE = "history.json"
 CURVES_FILE = "curves.png"

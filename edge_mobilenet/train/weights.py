@@ -8,7 +8,6 @@ import torch
 from torch import nn
 
 from ..checkpoints import load_state_dict, save_state_dict
-from ..checkpoints import save_state_dict as save_atomic  # noqa: F401  TEMPORARY: loop.py still imports it here
 from ..errors import EdgembError
 from ..pretrained import imagenet_class_names, imagenet_weights_path
 from ..run import FORMAT_VERSION, RUN_FILE, WEIGHTS_FILE, read_run_info

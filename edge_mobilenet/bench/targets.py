@@ -192,8 +192,9 @@ class SshTarget(Target):
         seconds = max(1, int(deadline - time.monotonic()))
         command = " ".join(shlex.quote(a) for a in [self.python, RUNNER.name, model.name, inputs.name, *options,
                                                     WATCH_PARENT])
-        return self.ssh(f"cd {folder} && timeout {seconds} {command}; status=$?; cd / && rm -rf {folder}; "
-                        "exit $status", deadline, "running on")
+        # The folder goes however the shell ends: sshd hangs it up when the connection drops.
+        return self.ssh(f"trap 'cd / && rm -rf {folder}' EXIT; trap 'exit 129' HUP; trap 'exit 143' TERM; "
+                        f"cd {folder} && timeout {seconds} {command}", deadline, "running on")
 
 
 HOST = re.compile(r"(?:ssh://)?(?P<destination>(?:[^@\s:/]+@)?[^@\s:/]+)(?::(?P<port>\d{1,5}))?")

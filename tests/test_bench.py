@@ -53,9 +53,9 @@ def cpu():
     return get_target("cpu")
 
 
-def run(*args, timeout=600):
-    wide = {**os.environ, "COLUMNS": "200"}  # rich wraps tables to the terminal's width
-    return subprocess.run([*EDGEMB, *args], capture_output=True, text=True, timeout=timeout, env=wide)
+def run(*args, timeout=600, columns="200"):
+    env = {**os.environ, "COLUMNS": columns}  # what a terminal's width would say to rich
+    return subprocess.run([*EDGEMB, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def assert_one_line_error(r, *needles):

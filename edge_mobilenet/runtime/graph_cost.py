@@ -2,10 +2,11 @@
 multiply-accumulates of conv, depthwise conv and fully connected ops from their
 tensor shapes; parameters are those ops' weights and biases.
 
-An exported graph has BatchNorm folded into the convs (one bias per output
-channel where PyTorch had BatchNorm's shift), and a 1x1 depthwise conv is a
-per-channel scale (the input normalization an int8 export builds in): counted as
-elementwise, like BatchNorm, so the graph's MACs equal cost.profile's exactly.
+MACs equal cost.profile's exactly in every format. A 1x1 depthwise conv is a
+per-channel scale (an input normalization an export may build in), counted as
+elementwise like BatchNorm. Parameters are what the graph holds, so they differ by
+format: a .tflite has BatchNorm folded into the convs (its shift becomes one bias
+per channel), an exporter may drop an all-zero bias.
 """
 from dataclasses import dataclass, field
 
@@ -125,13 +126,9 @@ def onnx_graph_cost(path) -> GraphCost:
 
 
 def torch_graph_cost(model, resolution: int) -> GraphCost:
-    """A PyTorch model's own modules (cost.py's count), with BatchNorm's shift counted
-    as the bias it becomes when folded, as in an exported graph."""
-    from torch import nn
-
+    """A PyTorch model's own conv and linear modules (cost.py's count)."""
     from ..cost import profile_model
 
     p = profile_model(model, resolution)
-    shifts = sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d))
-    return GraphCost(p.macs, p.params + shifts, [{"op": layer.name, "kind": layer.kind, "macs": layer.macs,
-                                                  "params": layer.params} for layer in p.layers])
+    return GraphCost(p.macs, p.params, [{"op": layer.name, "kind": layer.kind, "macs": layer.macs,
+                                         "params": layer.params} for layer in p.layers])

@@ -84,16 +84,16 @@ class LiteRTRunner(Runner):
         if self.batched is None or self.batched[0] != n:
             model = Interpreter(model_path=str(self.path), num_threads=self.threads)
             try:
-                model.resize_tensor_input(self.input["index"], [n, *self.input_shape[1:]], strict=True)
+                model.resize_tensor_input(self.input["index"], [n, *self.input_shape[1:]])
                 model.allocate_tensors()
-                self.batched = (n, model)
-            except (ValueError, RuntimeError):  # a fixed batch of 1 (e.g. a Reshape to [1, ...])
-                self.batched = (n, None)
+                fits = model.get_tensor(self.output["index"]).shape[0] == n
+            except (ValueError, RuntimeError):
+                fits = False
+            self.batched = (n, model if fits else None)  # None: the graph fixes a batch of 1 (a Reshape)
         model = self.batched[1]
         if model is None:
             return super().invoke_batch(tensor)
-        out = self.run(model, tensor)
-        return out.reshape(n, -1)
+        return self.run(model, tensor)
 
     def graph_cost(self):
         return tflite_graph_cost(self.interpreter)

@@ -6,6 +6,7 @@ from ..data.preprocess import normalize
 from ..errors import EdgembError
 from ..run import WEIGHTS_FILE
 from .base import Runner
+from .graph_cost import torch_graph_cost
 
 
 class TorchRunner(Runner):
@@ -15,6 +16,7 @@ class TorchRunner(Runner):
 
     def __init__(self, path, threads=1):
         super().__init__(path, threads)
+        self.require_info("architecture")
         self.weights = weights = self.path / WEIGHTS_FILE if self.path.is_dir() else self.path
         if not weights.is_file():
             raise EdgembError(f"{weights} is missing")
@@ -36,10 +38,16 @@ class TorchRunner(Runner):
         return self.weights.stat().st_size
 
     def prepare(self, pixels):
-        return np.ascontiguousarray(normalize(pixels, self.info.preprocessing).transpose(2, 0, 1)[None])
+        return np.ascontiguousarray(normalize(pixels, self.info.preprocessing).transpose(0, 3, 1, 2))
 
     def invoke(self, tensor):
         torch.set_num_threads(self.threads)
         with torch.inference_mode():
             x = torch.from_numpy(tensor).contiguous(memory_format=torch.channels_last)
             return self.model(x).softmax(1).numpy()
+
+    def invoke_batch(self, tensor):
+        return self.invoke(tensor)
+
+    def graph_cost(self):
+        return torch_graph_cost(self.model, self.info.resolution)

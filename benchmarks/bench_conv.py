@@ -21,7 +21,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.rounds import bench_rounds, machine_line, median_latency, write_results  # noqa: E402
-from edge_mobilenet.bench.harness import Settings, conv_comparison, open_models, parity_pixels  # noqa: E402
+from edge_mobilenet.bench.conv_compare import conv_comparison  # noqa: E402
+from edge_mobilenet.bench.harness import Settings, parity_pixels  # noqa: E402
+from edge_mobilenet.bench.models import open_models  # noqa: E402
 from edge_mobilenet.bench.report import KIND_NAMES  # noqa: E402
 from edge_mobilenet.bench.targets import get_target  # noqa: E402
 from edge_mobilenet.bench.twin import export_random, twin_info  # noqa: E402
@@ -33,7 +35,7 @@ LAYER_TYPES = ["model", "separable", "depthwise", "pointwise", "unchanged"]
 
 def export_pair(info: RunInfo, folder: Path) -> list:
     """The separable model and its twin as PyTorch, ONNX and TFLite (fp32 + int8): runners, twins last."""
-    pixels = parity_pixels(info)
+    pixels = parity_pixels(info.preprocessing)
     for name, which in (("separable", info), ("twin", twin_info(info))):
         print(f"exporting {which.arch} {which.alpha:g}-{which.resolution}", flush=True)
         for fmt in ("pytorch", "onnx", "tflite"):

@@ -23,7 +23,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.rounds import bench_rounds, machine_line, median_latency, median_ratio, write_results  # noqa: E402
-from edge_mobilenet.bench.harness import Settings, open_models  # noqa: E402
+from edge_mobilenet.bench.harness import Settings  # noqa: E402
+from edge_mobilenet.bench.models import open_models  # noqa: E402
 from edge_mobilenet.bench.targets import get_target  # noqa: E402
 from edge_mobilenet.data import calibration_images  # noqa: E402
 from edge_mobilenet.run import RUN_FILE, read_run_info  # noqa: E402

@@ -27,7 +27,8 @@ from onnxruntime.quantization import QuantType  # noqa: E402
 
 from benchmarks.bench_references import keras_reference  # noqa: E402
 from benchmarks.rounds import bench_rounds, machine_line, median_latency, median_ratio, write_results  # noqa: E402
-from edge_mobilenet.bench.harness import Settings, open_models  # noqa: E402
+from edge_mobilenet.bench.harness import Settings  # noqa: E402
+from edge_mobilenet.bench.models import open_models  # noqa: E402
 from edge_mobilenet.bench.targets import get_target  # noqa: E402
 from edge_mobilenet.data import calibration_images  # noqa: E402
 from edge_mobilenet.data.preprocess import normalize  # noqa: E402

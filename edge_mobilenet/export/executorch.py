@@ -19,8 +19,8 @@ from ..io import write_bytes_atomic
 from ..runtime.executorch import PRECISION_METHOD, quiet_imports
 from .backend import Backend, Classifier, Job
 
-# Conv + ReLU6 quantized as one op (annotate_conv_relu6): chosen on validation images,
-# benchmarks/results/executorch_targets.md.
+# Conv + ReLU6 quantized as one op (annotate_conv_relu6); benchmarks/executorch_targets.py
+# measures it against XNNPACK's own annotation on a run's validation images.
 FUSE_RELU6 = True
 HEAVY_OPS = ("convolution", "linear", "addmm", "mm", "bmm")  # must never run outside the delegate
 

@@ -32,6 +32,12 @@ from edge_mobilenet.run import RUN_FILE, read_run_info  # noqa: E402
 OURS = ["model.int8.tflite", "model.tflite", "model.int8.onnx", "model.onnx"]
 CALIBRATION_IMAGES = 100
 GOAL = "our model.int8.tflite no slower than keras.applications int8 (latency ratio <= 1.00)"
+UNDISTURBED = 1.5  # fp32 / int8 latency below this: the rounds were disturbed (quiet: ~2x)
+
+
+def fp32_over_int8(record: dict) -> float:
+    """model.tflite's latency over model.int8.tflite's, both measured against the reference."""
+    return record["models"][2]["latency_ratio"] / record["models"][1]["latency_ratio"]
 
 # Run in its own process: TensorFlow beside torch's exporter has failed silently.
 KERAS_REFERENCE = r'''
@@ -69,13 +75,13 @@ def markdown(record: dict) -> str:
     for m in record["models"]:
         lines.append(f"| {m['name']} | {m['format']} {m['precision']} ({m['interpreter']}) | "
                      f"{m['latency_ratio']:.2f}× | {m['size_bytes'] / 2 ** 20:.2f} MiB |")
-    ours = record["models"][1]["latency_ratio"]
-    lines[4:4] = [f"Goal: {GOAL}. Verdict: {'met' if record['goal_met'] else 'MISSED'} ({ours:.2f}×; our int8 "
-                  ".tflite as `edgemb export` writes it, normalization folded into the first conv).", ""]
-    fp32_over_int8 = record["models"][2]["latency_ratio"] / ours
-    lines += ["", f"Disturbance check: model.tflite / model.int8.tflite = {fp32_over_int8:.2f}× in this run; on a "
-              "quiet machine int8 runs about 2× faster (2.24× at 1.0-64 in export_targets.md). Far below that, "
-              "other load disturbed the rounds and the ratios above are noise."]
+    ours, met = record["models"][1]["latency_ratio"], record["goal_met"]
+    verdict = "UNDECIDED (disturbed run, see below)" if met is None else "met" if met else "MISSED"
+    lines[4:4] = [f"Goal: {GOAL}. Verdict: {verdict} ({ours:.2f}×).", ""] + (
+        [record["note"], ""] if "note" in record else [])
+    lines += ["", f"Disturbance check: model.tflite / model.int8.tflite = {fp32_over_int8(record):.2f}× in this run; "
+              f"on a quiet machine int8 runs about 2× faster (2.24× at 1.0-64 in export_targets.md). Below "
+              f"{UNDISTURBED}×, other load disturbed the rounds: no verdict."]
     lines += ["", "Below 1× is faster than the reference. Latency medians (ms, for the ratios only; shared, "
               "noisy machine): " + "; ".join(f"{m['name']} {m['latency_ms']:.2f}" for m in record["models"]), ""]
     return "\n".join(lines)
@@ -108,7 +114,8 @@ def main():
                           "latency_ms": median_latency(records, i),
                           "latency_ratio": median_ratio(records, lambda x: x["latency_ms"]["median"], i, 0)}
                          for i, (name, r) in enumerate(zip(names, first))]}
-    record |= {"goal": GOAL, "goal_met": round(record["models"][1]["latency_ratio"], 2) <= 1.0}
+    undisturbed = fp32_over_int8(record) >= UNDISTURBED
+    record |= {"goal": GOAL, "goal_met": round(record["models"][1]["latency_ratio"], 2) <= 1.0 if undisturbed else None}
     write_results("bench_references", record, markdown(record))
 
 

@@ -3,7 +3,7 @@
 
 This path gives NHWC with zero TRANSPOSE ops and every op in int8 with per-channel
 weights (tests/test_export.py checks both on every export), at keras.applications'
-int8 speed (benchmarks/results/export_targets.md). litert-torch and ai-edge-quantizer
+int8 speed at 1.0-64 (benchmarks/results/export_targets.md). litert-torch and ai-edge-quantizer
 were tried by hand and lost int8 accuracy; no benchmark in this repository records
 that comparison. TensorFlow runs in a worker process of its own:
 torch's exporter and TensorFlow in one process have been seen to fail silently.

@@ -9,10 +9,12 @@ One run, on this machine:
    end: images/s from the command's start to its end (decoding and validation included)
    and the peak memory of the training process and of its whole process tree (PSS, so
    pages the workers share with it count once), sampled every 0.2 s;
-3. time to the first step with --cache: building the cache, then reusing it;
+3. time to the first step of a second run on the same folder (no cache needed: the first
+   batch is decoded as soon as the workers start);
 4. under torchrun --nproc_per_node 2: each rank's peak RSS (on a seeded subset of the
    training images, same folder, to keep the run short; memory does not depend on it);
-5. the cost of one sample read from JPEG and from the cache.
+5. the cost of one training sample read from JPEG and from the --cache (built for a
+   2,000-image subset).
 Results: benchmarks/results/data_scale.{md,json}, with the goals and whether they were met.
 """
 import argparse
@@ -166,12 +168,13 @@ from edge_mobilenet.data import describe_dataset, no_progress, split_samples
 from edge_mobilenet.data.cache import cache_split
 from edge_mobilenet.data.preprocess import Preprocessing
 dataset = describe_dataset({str(folder)!r})
-samples = split_samples(dataset, "train", Preprocessing.for_resolution(224), training=True)
-cached = cache_split(samples, dataset["path"], "train", 2, no_progress).samples
-out = {{}}
-for name, s in (("jpeg", samples), ("cache", cached)):
+samples = split_samples(dataset, "train", Preprocessing.for_resolution(224), training=True, limit=2000)
+start = time.perf_counter()
+cached = cache_split(samples, dataset["path"], "train", 2, no_progress)
+out = {{"build_seconds_2000": time.perf_counter() - start, "cache_bytes_2000": (cached.folder / "pixels.u8").stat().st_size}}
+for name, s in (("jpeg", samples), ("cache", cached.samples)):
     start = time.perf_counter()
-    for i in range(0, 20000, 40):
+    for i in range(0, 2000, 4):
         s.read(i)
     out[name] = (time.perf_counter() - start) / 500 * 1000
 print(json.dumps(out))
@@ -184,7 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folder", type=Path, default=Path(tempfile.gettempdir()) / "edgemb-photos-30k")
     parser.add_argument("--images", type=int, default=30_000)
-    parser.add_argument("--torchrun-subset", type=int, default=6000)
+    parser.add_argument("--torchrun-subset", type=int, default=3000)
     parser.add_argument("--bare-steps", type=int, default=15)
     parser.add_argument("--bare-step", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)
@@ -219,12 +222,10 @@ def main() -> None:
             "val_top1": history[0]["val_top1"], "last_lines": [line for _, line in run.lines[-3:]]}
         print(json.dumps(record["end_to_end"]), flush=True)
 
-        print("time to the first step with --cache: building, then reusing ...", flush=True)
-        base = [*EDGEMB, "train", "--data", str(args.folder), *MODEL, "--epochs", "1", "--cache"]
-        building = Watch([*base, "--out", str(work / "cached1")], cache_env).stop_after_first_step()
-        reusing = Watch([*base, "--out", str(work / "cached2")], cache_env).stop_after_first_step()
-        record["cache"] = {"first_step_seconds_building": building, "first_step_seconds_reusing": reusing,
-                           "cache_bytes": sum(p.stat().st_size for p in (work / "cache").rglob("*") if p.is_file()),
+        print("a second run: time to its first step ...", flush=True)
+        second = Watch([*EDGEMB, "train", "--data", str(args.folder), *MODEL, "--epochs", "1",
+                        "--out", str(work / "second")]).stop_after_first_step()
+        record["cache"] = {"first_step_seconds_second_run": second,
                            "read_ms_per_sample": read_costs(args.folder, cache_env)}
         print(json.dumps(record["cache"]), flush=True)
 
@@ -270,7 +271,7 @@ def goals(r: dict) -> list[dict]:
              "training images / wall time of the whole command, against the bare step at batch 64", higher=True),
         goal("torchrun: each rank's peak RSS above the bare step at batch 32 (GiB)", rank_excess / GIB, 1.5, 0.5,
              "largest rank's peak RSS minus the bare step's at the per-rank batch"),
-        goal("second run: seconds to the first step (cache reused)", cache["first_step_seconds_reusing"] or 1e9,
+        goal("second run: seconds to the first step", cache["first_step_seconds_second_run"] or 1e9,
              10, 10, "from the command's start to its first progress line"),
     ]
 
@@ -296,10 +297,12 @@ def markdown(r: dict) -> str:
               f"{e2e['first_step_seconds']:.1f} s; peak RSS of the training process {e2e['peak_rss_bytes'] / GIB:.2f} GiB, "
               f"of the whole tree (PSS) {e2e['peak_tree_pss_bytes'] / GIB:.2f} GiB over {e2e['processes_seen']} processes; "
               f"validation top-1 {100 * e2e['val_top1']:.1f}%.",
-              f"- `--cache`: first step after {cache['first_step_seconds_building']:.1f} s when building the cache, "
-              f"{cache['first_step_seconds_reusing']:.1f} s when reusing it; cache size {cache['cache_bytes'] / GIB:.2f} GiB; "
-              f"one training sample reads in {cache['read_ms_per_sample']['jpeg']:.2f} ms from JPEG and "
-              f"{cache['read_ms_per_sample']['cache']:.2f} ms from the cache.",
+              f"- A second run on the folder takes its first step after {cache['first_step_seconds_second_run']:.1f} s "
+              "(streaming needs no cache for that). One training sample (decode + 256x256 central square) reads in "
+              f"{cache['read_ms_per_sample']['jpeg']:.2f} ms from these JPEGs and "
+              f"{cache['read_ms_per_sample']['cache']:.2f} ms from `--cache` (built for 2,000 images in "
+              f"{cache['read_ms_per_sample']['build_seconds_2000']:.1f} s, "
+              f"{cache['read_ms_per_sample']['cache_bytes_2000'] / 2000 / 1024:.0f} KiB an image).",
               f"- torchrun, 2 ranks (OMP_NUM_THREADS=1), {ranks['train_images']:,} training images: "
               f"{ranks['wall_seconds']:.0f} s, per-rank peak RSS "
               f"{', '.join(f'{b / GIB:.2f}' for b in ranks['peak_rss_bytes_per_process'])} GiB, tree PSS "

@@ -59,7 +59,7 @@ def time_steps(config: TrainConfig, sources: Samples, steps: int) -> tuple[float
     model, optimizer, scheduler = build_training(config, sources.class_names, 1000, cpu)
     model.train()
     pre = Preprocessing.for_resolution(config.resolution)
-    crops = TrainingCrops(sources, pre, config.min_crop_scale, seed=0, epoch=0)
+    crops = TrainingCrops(sources, pre, config.min_crop_scale, seed=0)
     criterion = torch.nn.CrossEntropyLoss()
     rng = np.random.default_rng(0)
     batch_seconds = 0.0
@@ -67,7 +67,7 @@ def time_steps(config: TrainConfig, sources: Samples, steps: int) -> tuple[float
         if step == 1:
             start, batch_seconds = time.perf_counter(), 0.0
         t = time.perf_counter()
-        pixels, labels, _ = collate([crops[i] for i in rng.integers(len(sources), size=config.batch_size)])
+        pixels, labels, _ = collate([crops[0, int(i)] for i in rng.integers(len(sources), size=config.batch_size)])
         x = normalize_batch(pixels, pre)
         if not config.channels_last:
             x = x.contiguous()

@@ -22,6 +22,7 @@ from .report_html import html_document, html_image, html_table
 from .train.run_files import CURVES_FILE, HISTORY_FILE
 
 REPORT_FILE = "demo-report.html"
+TEST_FILE = "test.json"  # the run's score on the test split, beside its edgemb.json
 
 
 @dataclass
@@ -38,7 +39,8 @@ class DemoPlan:
     android_demo: Path | None
 
     def stages(self) -> list[tuple[str, list[str]]]:
-        """(title, edgemb arguments) of each stage, in order."""
+        """(title, edgemb arguments) of each stage, in order. A stage whose arguments end in
+        --json writes its stdout to the run directory's test.json."""
         train = ["train", "--data", "fashion-mnist", "--arch", self.arch, "--alpha", str(self.alpha),
                  "--resolution", str(self.resolution), "--epochs", str(self.epochs), "--out", str(self.run_dir)]
         if self.train_subset:
@@ -52,7 +54,9 @@ class DemoPlan:
             export += ["--android-demo", str(self.android_demo)]
         cpu = ["bench", str(self.bundle), str(self.run_dir), "--compare-conv", "--runs", "30",
                "--json", str(self.bundle / "bench-cpu.json"), "--report", str(self.bundle / "bench-cpu.html")]
-        stages = [("Train on Fashion-MNIST", train), ("Export fp32 + int8, ONNX + TFLite", export),
+        test = ["eval", str(self.run_dir), "--split", "test", "--json"]
+        stages = [("Train on Fashion-MNIST", train), ("Score the best checkpoint on the 10k test images", test),
+                  ("Export fp32 + int8, ONNX + TFLite + ExecuTorch", export),
                   ("Benchmark on this CPU, with the standard-conv twins", cpu)]
         if self.arm64:
             stages.append(("Benchmark on emulated ARM64 (QEMU, Neoverse-N1)", [
@@ -66,10 +70,13 @@ def run_stage(number: int, total: int, title: str, args: list[str], log) -> floa
     log(f"[{number}/{total}] {title}: edgemb {' '.join(args)}")
     start = time.perf_counter()
     # SIGTERM when the demo dies: the stage stops as an interrupted command does, saying so.
-    result = subprocess.run([sys.executable, "-m", "edge_mobilenet.cli", *args],
-                            preexec_fn=dies_with_parent(signal.SIGTERM))
+    as_json = args[-1] == "--json"
+    result = subprocess.run([sys.executable, "-m", "edge_mobilenet.cli", *args], text=True,
+                            stdout=subprocess.PIPE if as_json else None, preexec_fn=dies_with_parent(signal.SIGTERM))
     if result.returncode != 0:
         raise EdgembError(f"the demo stopped at step {number} ({title}); the lines above say why")
+    if as_json:
+        write_text_atomic(Path(args[1]) / TEST_FILE, result.stdout)
     seconds = time.perf_counter() - start
     log(f"[{number}/{total}] done in {seconds:.0f} s")
     return seconds
@@ -95,9 +102,12 @@ def demo_html(plan: DemoPlan, timings: dict[str, float]) -> str:
              f"Stages: {', '.join(f'{t.lower()} {s:.0f} s' for t, s in timings.items())}.</p>"]
 
     best = run_info["best"]
+    test = json.loads((plan.run_dir / TEST_FILE).read_text())
     parts += ["<h2>Training</h2>",
-              f'<p>Best validation top-1 {100 * best["val_top1"]:.2f}% (epoch {best["epoch"]}), '
-              "on the 10k Fashion-MNIST test images.</p>",
+              f'<p>Best validation top-1 {100 * best["val_top1"]:.2f}% (epoch {best["epoch"]}) on '
+              f'{run_info["data"]["val_images"]:,} images held out of the training split, which picked the '
+              f'checkpoint; <b>test top-1 {100 * test["top1"]:.2f}%</b> on the {test["images"]:,} Fashion-MNIST '
+              "test images, which took no part in training or choosing.</p>",
               html_table(["epoch", "train loss", "train top-1", "val loss", "val top-1", "images/s"],
                          [[str(h["epoch"]), f'{h["train_loss"]:.3f}', f'{100 * h["train_top1"]:.2f}%',
                            f'{h["val_loss"]:.3f}', f'{100 * h["val_top1"]:.2f}%',
@@ -107,7 +117,8 @@ def demo_html(plan: DemoPlan, timings: dict[str, float]) -> str:
     headline = "; ".join(f'{fmt} int8: top-1 {-h["top1_drop_points"]:+.2f} points vs fp32, '
                          f'{100 * h["size_ratio"]:.0f}% of the fp32 size' for fmt, h in export["headline"].items())
     parts += ["<h2>Export: fp32 vs int8</h2>",
-              f'<p>{html.escape(headline)}. Validated on {export["validation_images"]} test images.</p>',
+              f'<p>{html.escape(headline)}. Scored on {export["validation_images"]} validation images '
+              "(held out of training).</p>",
               html_table(*artifact_table(export))]
 
     for name, title in (("bench-cpu.json", "Benchmark: this CPU"), ("bench-arm64.json", "Benchmark: ARM64")):

@@ -50,6 +50,16 @@ def die_with_parent(parent: int | None = None, sig: int = signal.SIGKILL) -> Non
         os.kill(os.getpid(), sig)
 
 
+def start_worker_process(parent: int) -> None:
+    """First thing in a forked worker (data loader, process pool): die with `parent`, leave
+    SIGINT to the parent (which stops the workers itself) and let SIGTERM kill at once. A
+    fork inherits the parent's Python handlers, and interruptible()'s would make a worker
+    unwind through locks its pool is blocked on."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(parent)
+
+
 def dies_with_parent(sig: int = signal.SIGKILL):
     """A preexec_fn for subprocess.Popen/run: the child gets `sig` when this process dies.
     The signal survives exec, so it holds for any program (TensorFlow worker, QEMU, ssh)."""

@@ -44,7 +44,9 @@ def test_results_do_not_depend_on_workers_or_the_cache(folder, tmp_path, cache_d
         assert all(torch.equal(weights["inline"][k], weights[name][k]) for k in weights["inline"]), name
     skipped = {name: json.loads((tmp_path / name / "edgemb.json").read_text())["data"]["skipped_files"]
                for name in runs}
-    assert skipped["inline"] == skipped["cached"] and len(skipped["inline"]) == 3
+    # Bad files are reported when an epoch meets them (each epoch drops its incomplete last batch).
+    assert skipped["inline"] == skipped["workers"] == skipped["cached"]
+    assert set(skipped["inline"]) <= {"bag/empty.png", "bag/notes.txt", "bag/truncated.jpg"} and skipped["inline"]
 
 
 def test_ranks_read_disjoint_shares_that_cover_the_epoch():

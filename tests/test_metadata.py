@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from edge_mobilenet.data.fashion_mnist import CLASS_NAMES, load_fashion_mnist
-from edge_mobilenet.data.preprocess import Preprocessing, normalize, preprocess
+from edge_mobilenet.data.preprocess import ANTIALIASED, Preprocessing, normalize, preprocess
 from edge_mobilenet.errors import EdgembError
 from edge_mobilenet.tflite_metadata import add_metadata, read_metadata
 
@@ -24,7 +24,6 @@ REFUSALS = {
     "labels_mismatch": "labels.txt has 9 labels but the output has 10 scores",
     "empty_labels": "labels.txt is empty",
     "not_an_image": "the input tensor has shape [1, 64]; an image classifier takes [1, height, width, 3] RGB pixels",
-    "int8_input": "input type INT8 is not supported; export with uint8 (quantized) or float32 input",
     "float_without_normalization": "the float32 input has no NormalizationOptions (mean, std) in its metadata",
 }
 
@@ -74,18 +73,21 @@ def test_refuses_bytes_that_are_not_a_model():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, dtype", [("fashion32.int8.tflite", "uint8"), ("fashion32.tflite", "float32")])
+@pytest.mark.parametrize("name, dtype", [("fashion32.int8.tflite", "uint8"), ("fashion32.tflite", "float32"),
+                                         ("fashion32.int8_input.tflite", "int8")])
 def test_sample_models_meet_the_app_contract(samples, name, dtype):
     meta = read_metadata((samples / name).read_bytes())
     image, scores = meta["input"], meta["output"]
     assert image["shape"] == [1, 32, 32, 3] and image["dtype"] == dtype
     assert scores["shape"] == [1, len(meta["labels"])] and meta["labels"] == CLASS_NAMES
-    assert meta["preprocessing"] == {"resize": PRE.resize, "crop": PRE.crop}
+    assert meta["preprocessing"] == {"resize": PRE.resize, "crop": PRE.crop, "interpolation": PRE.interpolation}
     assert meta["associated_files"] == ["labels.txt", "preprocessing.properties"]
     if dtype == "uint8":  # raw pixels in, normalization inside; quantized probabilities out
         assert image["normalization"] is None
         assert image["scale"] == pytest.approx(1.0, rel=0.02) and image["zero_point"] == 0
         assert scores["dtype"] == "uint8" and scores["scale"] == pytest.approx(1 / 256)
+    elif dtype == "int8":  # quantized pixels: the app feeds round(pixel / scale) + zero point
+        assert image["scale"] == pytest.approx(1.0, rel=0.02) and image["zero_point"] == -128
     else:
         assert image["normalization"] == {"mean": np.float32(PRE.mean).tolist(), "std": np.float32(PRE.std).tolist()}
         assert scores["dtype"] == "float32" and scores["scale"] is None
@@ -145,7 +147,8 @@ def test_truncated_model_is_refused_with_a_message(samples):
 @pytest.mark.slow
 def test_metadata_from_other_tools_means_a_plain_center_crop(samples):
     meta = read_metadata((samples / "fashion32.plain_metadata.tflite").read_bytes())
-    assert meta["preprocessing"] == {"resize": 32, "crop": 32} and meta["labels"] == CLASS_NAMES
+    assert meta["preprocessing"] == {"resize": 32, "crop": 32, "interpolation": ANTIALIASED}
+    assert meta["labels"] == CLASS_NAMES
 
 
 @pytest.mark.slow

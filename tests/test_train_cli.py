@@ -114,3 +114,25 @@ def test_torchrun_two_processes(tmp_path):
     assert info.extra["best"]["val_top1"] >= 0.6  # it learns: 4 classes, chance is 0.25
     assert sorted(p.name for p in out.iterdir()) == ["curves.png", "edgemb.json", "history.json", "last.pt",
                                                      "model.pt"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_interrupted_run_says_where_and_how_to_continue(folder, tmp_path, sig, code):
+    out = tmp_path / "run"
+    process = subprocess.Popen([*EDGEMB, "train", "--data", str(folder), *TINY, "--epochs", "5", "--out", str(out)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    wait_for(out / "last.pt", process)  # epoch 1 saved, epoch 2 under way
+    # A second writer of the same run folder is refused while this one lives.
+    second = edgemb("train", "--resume", "--out", out)
+    assert f"is in use by process {process.pid}" in one_line_error(second)
+    process.send_signal(sig)
+    assert process.wait(timeout=300) == code
+    last = process.stderr.read().strip().splitlines()[-1]
+    assert re.fullmatch(rf"interrupted at epoch [2-5], step \d+ \(epochs 1-[1-4] are saved\): continue with "
+                        rf"`edgemb train --out {re.escape(str(out))} --resume`", last), last
+    assert "Traceback" not in last
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+    resumed = edgemb("train", "--resume", "--out", out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert [h["epoch"] for h in json.loads((out / "history.json").read_text())] == [1, 2, 3, 4, 5]

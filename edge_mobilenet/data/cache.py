@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import EdgembError
 from ..io import atomic_dir, sweep_stale
-from ..processes import die_with_parent
+from ..processes import start_worker_process
 from .images import BadImage
 from .samples import Samples
 
@@ -91,7 +91,7 @@ _worker_samples: Samples | None = None
 
 def start_worker(samples: Samples, parent: int) -> None:
     global _worker_samples
-    die_with_parent(parent)
+    start_worker_process(parent)
     _worker_samples = samples
 
 

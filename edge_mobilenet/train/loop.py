@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DistributedSampler
 
-from ..checkpoints import save_state_dict
+from ..checkpoints import load_state_dict, save_state_dict
 from ..data import Samples, Track, describe_dataset, preprocessing_for, split_samples
 from ..data.cache import cache_split
 from ..data.preprocess import Preprocessing
@@ -29,12 +29,11 @@ from ..run import FORMAT_VERSION, RUN_FILE, WEIGHTS_FILE, RunInfo, versions, wri
 from .batches import normalize_batch
 from .config import TrainConfig
 from .distributed import Processes, start_processes
-from .loader import ModelInputs, TrainingCrops, batch_loader
+from .loader import EpochStream, ModelInputs, TrainingCrops
 from .run_files import LAST_FILE, write_curves, write_history
 from .seeds import DROPOUT, INIT, derived_seed
 from .weights import load_starting_weights, restore_checkpoint, save_checkpoint
 
-EVAL_BATCH = 256
 LOSS_EVERY = 25  # steps between the training-loss points history.json records
 
 
@@ -151,19 +150,45 @@ def train_step(model: nn.Module, x: torch.Tensor, y: torch.Tensor, criterion: nn
     return loss, logits
 
 
-def train_epoch(model: nn.Module, raw_model: MobileNet, data: Data, config: TrainConfig, epoch: int,
-                optimizer: torch.optim.Optimizer, scheduler, processes: Processes, reporter: Reporter,
+def validation_batches(count: int, batch_size: int, processes: Processes) -> list[list[int]]:
+    """This process's share of the validation split (every n-th image), in batches of the
+    training batch size (a larger one would raise the run's peak memory)."""
+    mine = list(range(processes.rank, count, processes.world_size))
+    return [mine[i:i + batch_size] for i in range(0, len(mine), batch_size)]
+
+
+@dataclass
+class Streams:
+    train: EpochStream
+    val: EpochStream
+    val_batches: int
+
+
+def start_streams(data: Data, config: TrainConfig, epochs: range, processes: Processes) -> Streams:
+    """The data loader workers of the whole run, for training and for validation."""
+    def train_batches(epoch: int) -> list[list[int]]:
+        return epoch_batches(len(data.train), config, epoch, processes)
+
+    per_process = config.batch_size // processes.world_size
+    val = validation_batches(len(data.val), per_process, processes)
+    crops = TrainingCrops(data.train, data.pre, config.min_crop_scale, config.seed)
+    return Streams(EpochStream(crops, train_batches, epochs, config.workers, processes.device, config.seed),
+                   EpochStream(ModelInputs(data.val), lambda epoch: val, epochs, min(config.workers, len(val)),
+                               processes.device, config.seed),
+                   len(val))
+
+
+def train_epoch(model: nn.Module, raw_model: MobileNet, data: Data, stream: EpochStream, config: TrainConfig,
+                epoch: int, optimizer: torch.optim.Optimizer, scheduler, processes: Processes, reporter: Reporter,
                 position: Position) -> dict:
     torch.manual_seed(derived_seed(config.seed, DROPOUT, epoch, processes.rank))
-    batches = epoch_batches(len(data.train), config, epoch, processes)
-    crops = TrainingCrops(data.train, data.pre, config.min_crop_scale, config.seed, epoch)
-    loader = batch_loader(crops, batches, config.workers, processes.device, config.seed)
+    steps_in_epoch = len(epoch_batches(len(data.train), config, epoch, processes))
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     set_train_mode(raw_model, config.freeze_backbone)
     loss_sum = correct = count = 0.0
     steps, interval_loss, interval_steps, bad = [], 0.0, 0, []
     start = time.perf_counter()
-    for step, (pixels, y, bad_files) in enumerate(loader, 1):
+    for step, (pixels, y, bad_files) in enumerate(stream.epoch(epoch), 1):
         x = normalize_batch(pixels.to(processes.device, non_blocking=True), data.pre)
         y = y.to(processes.device, non_blocking=True)
         if not config.channels_last:
@@ -176,8 +201,8 @@ def train_epoch(model: nn.Module, raw_model: MobileNet, data: Data, config: Trai
         interval_steps += 1
         correct += (logits.argmax(1) == y).sum().item()
         count += len(y)
-        if step % LOSS_EVERY == 0 or step == len(batches):  # this process's running loss, for the curves
-            steps.append({"epoch": epoch + step / len(batches), "train_loss": interval_loss / interval_steps})
+        if step % LOSS_EVERY == 0 or step == steps_in_epoch:  # this process's running loss, for the curves
+            steps.append({"epoch": epoch + step / steps_in_epoch, "train_loss": interval_loss / interval_steps})
             interval_loss, interval_steps = 0.0, 0
         reporter.batch_done(len(y) * processes.world_size, loss_sum / count, correct / count)
     seconds = time.perf_counter() - start
@@ -188,18 +213,15 @@ def train_epoch(model: nn.Module, raw_model: MobileNet, data: Data, config: Trai
 
 
 @torch.no_grad()
-def validation_metrics(model: MobileNet, val: Samples, pre: Preprocessing, workers: int,
-                       processes: Processes, track: Track) -> dict:
+def validation_metrics(model: MobileNet, streams: Streams, epoch: int, pre: Preprocessing, processes: Processes,
+                       track: Track) -> dict:
     """Validation loss, top-1 and top-5 over the whole split; each process takes every n-th
     image. Unreadable files are left out (and returned as "val_bad_files")."""
     model.eval()
-    mine = list(range(processes.rank, len(val), processes.world_size))
-    batches = [mine[i:i + EVAL_BATCH] for i in range(0, len(mine), EVAL_BATCH)]
-    loader = batch_loader(ModelInputs(val), batches, min(workers, len(batches)), processes.device, 0)
     k = min(5, model.spec.num_classes)
     loss_sum = top1 = top5 = count = 0.0
     bad = []
-    for pixels, y, bad_files in track(loader, len(batches), "Validating", unit="batch"):
+    for pixels, y, bad_files in track(streams.val.epoch(epoch), streams.val_batches, "Validating", unit="batch"):
         bad += bad_files
         if not len(y):
             continue
@@ -291,9 +313,11 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
         data.skipped.update(recorded.get("data", {}).get("skipped_files", []))
     checkpoint_path = out / LAST_FILE
     restoring = resume and checkpoint_path.is_file()
+    start_epoch = load_state_dict(checkpoint_path).get("epoch", 0) if restoring else 0
+    streams = start_streams(data, config, range(start_epoch, config.epochs), processes)  # before the model
     model, optimizer, scheduler = build_training(config, data.train.class_names, config.epochs * batches,
                                                  processes, starting_weights=not restoring)
-    history, best, start_epoch = [], None, 0
+    history, best = [], None
     if restoring:
         start_epoch, history, best = restore_checkpoint(checkpoint_path, model, optimizer, scheduler)
     position.finished_epochs = start_epoch
@@ -304,9 +328,9 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
         position.epoch, position.step = epoch + 1, 0
         reporter.epoch_started(epoch + 1, config.epochs, batches * config.batch_size)
         record = {"epoch": epoch + 1}
-        record |= train_epoch(parallel_model, model, data, config, epoch, optimizer, scheduler, processes,
-                              reporter, position)
-        record |= validation_metrics(model, data.val, data.pre, config.workers, processes, reporter.track)
+        record |= train_epoch(parallel_model, model, data, streams.train, config, epoch, optimizer, scheduler,
+                              processes, reporter, position)
+        record |= validation_metrics(model, streams, epoch, data.pre, processes, reporter.track)
         bad = record.pop("train_bad_files") + record.pop("val_bad_files")
         new_bad = sorted(set(processes.gather(bad)) - data.skipped)
         data.skipped.update(new_bad)

@@ -270,7 +270,7 @@ def goals(r: dict) -> list[dict]:
         goal("end-to-end images/s over the bare step's", ratio, 0.75, 0.9,
              "training images / wall time of the whole command, against the bare step at batch 64", higher=True),
         goal("torchrun: each rank's peak RSS above the bare step at batch 32 (GiB)", rank_excess / GIB, 1.5, 0.5,
-             "largest rank's peak RSS minus the bare step's at the per-rank batch"),
+             "largest process's peak RSS (a rank) minus the bare step's at the per-rank batch"),
         goal("second run: seconds to the first step", cache["first_step_seconds_second_run"] or 1e9,
              10, 10, "from the command's start to its first progress line"),
     ]
@@ -304,7 +304,7 @@ def markdown(r: dict) -> str:
               f"{cache['read_ms_per_sample']['build_seconds_2000']:.1f} s, "
               f"{cache['read_ms_per_sample']['cache_bytes_2000'] / 2000 / 1024:.0f} KiB an image).",
               f"- torchrun, 2 ranks (OMP_NUM_THREADS=1), {ranks['train_images']:,} training images: "
-              f"{ranks['wall_seconds']:.0f} s, per-rank peak RSS "
+              f"{ranks['wall_seconds']:.0f} s, peak RSS of its processes (the 2 ranks and their data workers) "
               f"{', '.join(f'{b / GIB:.2f}' for b in ranks['peak_rss_bytes_per_process'])} GiB, tree PSS "
               f"{ranks['peak_tree_pss_bytes'] / GIB:.2f} GiB."]
     return "\n".join(lines) + "\n"

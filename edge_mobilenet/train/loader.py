@@ -2,7 +2,6 @@
 processes while the training step runs (so memory holds a few batches, not the dataset).
 The workers start once per run, before the model allocates anything: a worker forked
 later would keep its own copy of every page the training process rewrites afterwards.
-They run at a lower priority, so the training step's threads keep the cores they need.
 
 A training sample's crop and flip are drawn from a generator seeded by (seed, epoch,
 sample index), so batch contents do not depend on which worker made them. A file that
@@ -25,7 +24,6 @@ from .batches import crop_resize, random_boxes
 from .seeds import CROPS, LOADER, derived_seed
 
 PREFETCH_BATCHES = 4  # per worker: enough that the step never waits while cores are free
-WORKER_NICENESS = 10
 
 
 def read_or_substitute(samples: Samples, i: int) -> tuple[object, int, list[str]]:
@@ -87,7 +85,6 @@ def collate(items: list) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
 
 def worker_started(parent: int, worker_id: int) -> None:
     start_worker_process(parent)  # a killed training run takes its workers with it
-    os.nice(WORKER_NICENESS)
 
 
 class EpochBatches:

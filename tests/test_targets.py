@@ -309,7 +309,7 @@ def test_files_that_are_not_models_are_one_clear_line(tmp_path, imagenet_onnx):
     (tmp_path / "model.txt").write_text("not a model\n")
     (tmp_path / "cut.onnx").write_bytes(imagenet_onnx["path"].read_bytes()[:100_000])
 
-    for name, message in [("notes.tflite", "not a valid .tflite model"), ("model.txt", "runs .tflite and .onnx"),
+    for name, message in [("notes.tflite", "not a valid .tflite model"), ("model.txt", r"runs \.tflite, \.onnx, \.pte, \.pt models, not \.txt"),
                           ("cut.onnx", "not a valid ONNX model"), ("missing.onnx", "does not exist")]:
         with pytest.raises(EdgembError, match=message) as error:
             target.run(tmp_path / name, inputs, runs=1)

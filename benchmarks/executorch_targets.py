@@ -113,6 +113,7 @@ def main():
     accuracy = {name: top1(p, test.labels) for name, p in outputs.items()}
     record |= {
         "machine": machine_line(records[0]), "settings": vars(settings), "rounds": args.rounds,
+        "int8_instructions": records[0]["device"]["machine"]["int8_instructions"],
         "latency_ms": {name: median_latency(records, i) for i, name in enumerate(TIMED)},
         "fashion": {"arch": info.arch, "alpha": info.alpha, "resolution": info.resolution,
                     "test_images": len(test.labels), "test_top1": accuracy, "export_report": report},
@@ -120,6 +121,7 @@ def main():
     record["targets"] = {
         "pte_int8_speedup": round(speedup("model.pte", "model.int8.pte"), 3),
         "pte_int8_over_tflite_int8": round(1 / speedup("model.int8.pte", "model.int8.tflite"), 3),
+        "tflite_int8_speedup": round(speedup("model.tflite", "model.int8.tflite"), 3),
         "pte_int8_top1_drop_points": round(100 * (accuracy["model.pte"] - accuracy["model.int8.pte"]), 2),
         "tflite_int8_top1_drop_points": round(100 * (accuracy["model.tflite"] - accuracy["model.int8.tflite"]), 2),
         "pte_int8_agreement_with_tflite_int8": float(
@@ -150,6 +152,9 @@ def markdown(r: dict) -> str:
              f"| {t['pte_int8_top1_drop_points']:+.2f} points | <= 0.5 | {met(v[2])} |",
              f"| Fashion-MNIST: int8 .pte top-1 agreement with our int8 .tflite | {100 * t['pte_int8_agreement_with_tflite_int8']:.1f}% "
              f"| >= 97% | {met(v[3])} |", "",
+             f"For reference, in the same rounds LiteRT's own int8 .tflite is {t['tflite_int8_speedup']:.2f}x as fast as "
+             "its fp32 .tflite: int8 pays off only on CPUs with int8 dot-product instructions "
+             f"(this one: {r['int8_instructions']}).", "",
              f"For reference, the int8 .tflite drop on the same images: {t['tflite_int8_top1_drop_points']:+.2f} points. "
              "Test top-1: " + ", ".join(f"{k} {100 * a:.2f}%" for k, a in f["test_top1"].items()) + ".", "",
              f"Choice of FUSE_RELU6 = {r['relu6_choice']['chosen']} (export/executorch.py), on "

@@ -32,7 +32,8 @@ def median_latency(records: list[dict], index: int) -> float:
 
 def machine_line(record: dict) -> str:
     m = record["device"]["machine"]
-    return f"{m['cpu']}, {m['cores']} cores, {m['arch']}, Python {m.get('python', '?')}"
+    return (f"{m['cpu']} ({m.get('int8_instructions', '?')}), {m['cores']} cores, {m['arch']}, "
+            f"Python {m.get('python', '?')}")
 
 
 def write_results(name: str, record: dict, markdown: str) -> None:

@@ -57,8 +57,8 @@ def number(x: float | None, digits: int = 2) -> str:
 def machine_line(record: dict) -> str:
     device, m = record["device"], record["device"]["machine"]
     emulated = " · EMULATED: latency shown relative only" if device["emulated"] else ""
-    return (f"{device['name']} ({m.get('how', '?')}): {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
-            f"{m.get('arch', '?')}{emulated}")
+    return (f"{device['name']} ({m.get('how', '?')}): {m.get('cpu', '?')} ({m.get('int8_instructions', '?')}), "
+            f"{m.get('cores', '?')} cores, {m.get('arch', '?')}{emulated}")
 
 
 def settings_line(record: dict) -> str:

@@ -55,10 +55,12 @@ def test_training_reports_skipped_files_progress_and_the_best_epoch(folder, tmp_
     warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: skipped")]
     assert 1 <= len(warnings) <= 2 and all(name in " ".join(warnings) for name in
                                            ("truncated.jpg", "notes.txt", "empty.png"))
-    # stderr is not a terminal: plain progress lines (the first right after the first step), no bar.
+    # stderr is not a terminal: plain lines, no bar: the epoch's start, then progress (the first
+    # right after the first step).
     progress = [line for line in result.stderr.splitlines() if line.startswith("Epoch 1/2: ")]
-    assert progress and re.fullmatch(r"Epoch 1/2: \d+/\d+ img, [\d.,]+ img/s, loss [\d.]+, top-1 [\d.]+%, "
-                                     r"ETA \d+:\d\d", progress[0]), progress
+    assert len(progress) >= 2 and re.fullmatch(r"Epoch 1/2: started, [\d,]+ training images", progress[0])
+    assert re.fullmatch(r"Epoch 1/2: \d+/\d+ img, [\d.,]+ img/s, loss [\d.]+, top-1 [\d.]+%, "
+                        r"ETA \d+:\d\d", progress[1]), progress
     found = scan_folder(folder, 0.25)
     lines = result.stdout.splitlines()
     assert lines[0] == f"{len(found.train)} training and {len(found.val)} validation images, 4 classes"

@@ -1,6 +1,7 @@
 """A folder dataset: one subfolder per class, or `train/` and `val/` (and optionally
 `test/`) each holding class subfolders. Without `val/`, a seeded split stratified by
 class. `test/` is read only when asked for: it never takes part in training."""
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,10 +29,15 @@ def subfolders(folder: Path) -> list[Path]:
 
 
 def files_under(folder: Path) -> list[Path]:
-    """Every visible file below `folder`, in a stable order. Which of them are images
-    is found out when they are decoded: the others are skipped and reported then."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+    """Every visible file below `folder` (hidden files and folders left out), in a stable
+    order. Which of them are images is found out when they are decoded: the others are
+    skipped and reported then. os.walk reads each folder's entries with their types, so a
+    folder of 100,000 images takes no stat call per file."""
+    found = []
+    for root, folders, files in os.walk(folder, followlinks=True):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [Path(root, name) for name in files if not name.startswith(".")]
+    return sorted(found)
 
 
 def class_files(folder: Path, class_names: list[str]) -> list[tuple[Path, int]]:

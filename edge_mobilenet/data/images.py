@@ -56,3 +56,14 @@ def read_image(path: Path, min_side: int | None = None) -> np.ndarray:
         height, width = pixels.shape[:2]
         raise BadImage(f"only {width}x{height} pixels, images must be at least {MIN_SIDE}x{MIN_SIDE}")
     return pixels
+
+
+def resize_region(pixels: np.ndarray, box: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """The region box = (left, top, right, bottom) of an H x W x C uint8 image (source pixel
+    coordinates, fractions allowed) scaled to size x size: Pillow's bilinear, half-pixel
+    centred and antialiased where it shrinks (what preprocess() computes in integers), in C.
+    For training inputs, which need not match preprocess() to the last bit but must be fast."""
+    gray = pixels.shape[2] == 1
+    image = Image.fromarray(pixels[:, :, 0] if gray else pixels)
+    out = np.asarray(image.resize((size, size), Image.Resampling.BILINEAR, box=box))
+    return out[:, :, None] if gray else out

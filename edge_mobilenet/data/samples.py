@@ -12,8 +12,8 @@ from typing import Callable
 import numpy as np
 
 from .fashion_mnist import preprocess_gray
-from .images import read_image
-from .preprocess import Preprocessing, preprocess, resize_center_crop
+from .images import read_image, resize_region
+from .preprocess import Preprocessing, preprocess
 
 
 @dataclass
@@ -49,9 +49,14 @@ def gray_input(image: np.ndarray, pre: Preprocessing) -> np.ndarray:
 
 
 def photo_source(path: Path, pre: Preprocessing) -> np.ndarray:
-    """A photo as the source of training crops: its central pre.resize square, which the
-    evaluation's center crop is cut from. A large JPEG decodes at reduced size (draft mode)."""
-    return resize_center_crop(read_image(path, min_side=pre.resize), pre.resize, pre.resize)
+    """A photo as the source of training crops: its central square scaled to pre.resize
+    pixels a side, which the evaluation's center crop is cut from. A large JPEG decodes at
+    reduced size (draft mode)."""
+    pixels = read_image(path, min_side=pre.resize)
+    height, width = pixels.shape[:2]
+    side = min(height, width)
+    left, top = (width - side) / 2, (height - side) / 2
+    return resize_region(pixels, (left, top, left + side, top + side), pre.resize)
 
 
 def photo_input(path: Path, pre: Preprocessing) -> np.ndarray:

@@ -4,12 +4,14 @@ Evaluation feeds the pixels made by preprocess() and only normalizes them.
 Training cuts a random crop (random area and aspect ratio), flips it half the
 time and scales it to the model's resolution, with the same bilinear,
 half-pixel-centred sampling as preprocess() (antialiased when it shrinks), one
-image at a time in a data loader worker."""
+image at a time in a data loader worker, by Pillow in C: preprocess()'s integer
+version is written for bit-exact ports, not speed."""
 import math
 
+import numpy as np
 import torch
-from torch.nn import functional as F
 
+from ..data.images import resize_region
 from ..data.preprocess import Preprocessing
 
 
@@ -45,18 +47,16 @@ def random_boxes(n: int, min_scale: float, generator: torch.Generator) -> torch.
     return torch.stack([left, top, width * flip, height], dim=1)
 
 
-def crop_resize(image: torch.Tensor, box: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 H x W x C -> float32 C x size x size: the box (rounded to whole pixels) scaled
-    to size x size, bilinear with half-pixel centres like preprocess(), antialiased
-    (a triangle filter as wide as the scale) where it shrinks, and rounded to whole pixel
-    values like preprocess()'s output."""
+def crop_resize(image: np.ndarray, box: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 H x W x C -> uint8 C x size x size: the box (rounded to whole pixels) scaled
+    to size x size, bilinear with half-pixel centres like preprocess(), antialiased where
+    it shrinks (data.images.resize_region), and flipped if its width is negative."""
     left, top, width, height = box.tolist()
     rows, cols = image.shape[:2]
     x0, y0 = min(round(left * cols), cols - 1), min(round(top * rows), rows - 1)
     x1 = max(x0 + 1, min(round((left + abs(width)) * cols), cols))
     y1 = max(y0 + 1, min(round((top + height) * rows), rows))
-    region = image[y0:y1, x0:x1].permute(2, 0, 1)[None].float()
-    crop = F.interpolate(region, size=(size, size), mode="bilinear", align_corners=False, antialias=True)[0]
+    crop = resize_region(image, (x0, y0, x1, y1), size)
     if width < 0:
-        crop = crop.flip(-1)
-    return crop.round_().clamp_(0, 255)
+        crop = crop[:, ::-1]
+    return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))

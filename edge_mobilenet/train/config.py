@@ -1,8 +1,14 @@
 """What a training run is asked to do; recorded in edgemb.json and read back by --resume."""
+import os
 from dataclasses import asdict, dataclass, fields, replace
 
-from ..data import DEFAULT_WORKERS
 from ..errors import EdgembError
+
+# One data worker per two cores: the training step already keeps every core busy, and each
+# worker takes its CPU from the step. On 2 cores, 2 workers were the slowest on 224 px photos
+# and 1 was within 5% of the best on photos and on Fashion-MNIST at 32 px
+# (benchmarks/results/data_scale.md).
+TRAINING_WORKERS = max(1, min(8, (os.cpu_count() or 1) // 2))
 
 # Settings that may differ when a run is resumed: they do not change the results.
 RESUMABLE_CHANGES = {"workers", "cache"}
@@ -27,7 +33,7 @@ class TrainConfig:
     pretrained: str | None = None  # "imagenet", or a run directory or checkpoint
     freeze_backbone: bool = False
     seed: int = 0
-    workers: int = DEFAULT_WORKERS  # data loader processes decoding images; results do not depend on it
+    workers: int = TRAINING_WORKERS  # data loader processes decoding images; results do not depend on it
     cache: bool = False  # keep a folder's decoded images on disk for later runs; results do not depend on it
     channels_last: bool = True  # memory format of the model and its inputs (faster on CPU)
 

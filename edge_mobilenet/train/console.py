@@ -82,6 +82,7 @@ class ConsoleReporter:
         self.epoch_label, self.total, self.done = f"Epoch {epoch}/{epochs}", images, 0
         self.started, self.last_line = time.monotonic(), float("-inf")  # a log shows the first step at once
         if self.plain:
+            click.echo(f"{self.epoch_label}: started, {images:,} training images", err=True)
             return
         self.bar = progress_bar()
         self.bar.start()

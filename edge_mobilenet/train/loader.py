@@ -53,8 +53,7 @@ class TrainingCrops(Dataset):
         source, used, bad = read_or_substitute(self.samples, i)
         generator = torch.Generator().manual_seed(derived_seed(self.seed, CROPS, epoch, i))
         box = random_boxes(1, self.min_scale, generator)[0]
-        crop = crop_resize(torch.from_numpy(source), box, self.pre.crop).to(torch.uint8)
-        return crop, int(self.samples.labels[used]), bad
+        return crop_resize(source, box, self.pre.crop), int(self.samples.labels[used]), bad
 
 
 class ModelInputs(Dataset):

@@ -59,4 +59,4 @@ def crop_resize(image: np.ndarray, box: torch.Tensor, size: int) -> torch.Tensor
     crop = resize_region(image, (x0, y0, x1, y1), size)
     if width < 0:
         crop = crop[:, ::-1]
-    return torch.from_numpy(np.ascontiguousarray(crop.transpose(2, 0, 1)))
+    return torch.from_numpy(crop.transpose(2, 0, 1).copy())  # Pillow's pixels are read-only

@@ -28,7 +28,7 @@ system-packages:
 	fi
 
 test: setup system-packages android-check android-test
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"

@@ -131,12 +131,17 @@ def bench_model(runner: Runner, target, settings: Settings, pixels: np.ndarray) 
     }
 
 
-def bench_twin(runner: Runner, target, settings: Settings, pixels: np.ndarray, folder: Path) -> dict:
-    """Export the standard-conv twin of `runner`'s model in its format and precision and benchmark it."""
-    from .twin import export_random, twin_info
+def bench_twin(runner: Runner, target, settings: Settings, pixels: np.ndarray, folder: Path,
+               int8_formats: set[str]) -> dict:
+    """Benchmark the standard-conv twin of `runner`'s model in its format and precision.
+    Each format's twin is exported once into folder/FORMAT, in int8 where `int8_formats`
+    holds the format: an int8 export writes the fp32 model too, which the fp32 runner's twin reuses."""
+    from .twin import export_random, twin_file, twin_info
 
-    path = export_random(twin_info(runner.info), runner.format, runner.precision, pixels, folder)
-    twin = load_runner(path, settings.threads[0])
+    fmt, exported = runner.format, folder / runner.format
+    if not exported.exists():
+        export_random(twin_info(runner.info), fmt, "int8" if fmt in int8_formats else "fp32", pixels, exported)
+    twin = load_runner(twin_file(exported, fmt, runner.precision), settings.threads[0])
     result = bench_model(twin, target, settings, pixels)
     return result | {"model": f"conv twin of {runner.path}", "label": f"{twin.info.arch} twin ({label(runner.path)})"}
 
@@ -175,19 +180,20 @@ def benchmark(runners: list[Runner], target, settings: Settings, compare_conv: b
                                   "(its arch) to build the standard-conv twin")
             twin_info(runner.info)
     results, done, total = [], 0, count_steps(runners, compare_conv)
-    for runner in runners:
-        progress(done, total, f"{label(runner.path)} on {target.name}")
-        pixels = parity_pixels(preprocessing_of(runner))
-        result = bench_model(runner, target, settings, pixels)
-        done += 1
-        if compare_conv:
-            progress(done, total, f"standard-conv twin of {label(runner.path)}")
-            sweep_stale(tempfile.gettempdir(), TWIN_FOLDER)  # what a killed bench left
-            with tempfile.TemporaryDirectory(prefix=owned_prefix(TWIN_FOLDER, "partial")) as folder:
-                twin = bench_twin(runner, target, settings, pixels, Path(folder))
-            result["conv_comparison"] = conv_comparison(result, twin)
+    int8_formats = {runner.format for runner in runners if runner.precision == "int8"}
+    sweep_stale(tempfile.gettempdir(), TWIN_FOLDER)  # what a killed bench left
+    with tempfile.TemporaryDirectory(prefix=owned_prefix(TWIN_FOLDER, "partial")) as twins:
+        for runner in runners:
+            progress(done, total, f"{label(runner.path)} on {target.name}")
+            pixels = parity_pixels(preprocessing_of(runner))
+            result = bench_model(runner, target, settings, pixels)
             done += 1
-        results.append(result)
+            if compare_conv:
+                progress(done, total, f"standard-conv twin of {label(runner.path)}")
+                twin = bench_twin(runner, target, settings, pixels, Path(twins), int8_formats)
+                result["conv_comparison"] = conv_comparison(result, twin)
+                done += 1
+            results.append(result)
     progress(done, total, "done")
     emulated = bool(target.machine.get("emulated"))
     record = {"schema": SCHEMA, "device": {"name": target.name, "machine": target.machine, "emulated": emulated},

@@ -45,4 +45,12 @@ def export_random(info: RunInfo, fmt: str, precision: str, pixels: np.ndarray | 
     backend = BACKENDS[fmt]
     backend.build(Job(model, info, pixels if precision == "int8" else None, folder, work, log=lambda line: None))
     shutil.rmtree(work)
-    return folder / backend.files(precision == "int8")[-1]
+    return twin_file(folder, fmt, precision)
+
+
+def twin_file(folder: Path, fmt: str, precision: str) -> Path:
+    """Where export_random(..., fmt, ...) into `folder` left the model of `precision`."""
+    if fmt == "pytorch":
+        return folder
+    fp32, int8 = BACKENDS[fmt].files(True)
+    return folder / (int8 if precision == "int8" else fp32)

@@ -145,7 +145,7 @@ def data_argument(value: str) -> str:
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
 @click.option("--workers", type=click.IntRange(0, 256),
               help="Processes decoding and augmenting images while the step runs (0: in the training "
-              "process) [default: cores, at most 8].")
+              "process) [default: one per two cores, at most 8].")
 @click.option("--cache", is_flag=True, default=None,
               help="Keep a folder's decoded images on disk ($EDGEMB_CACHE/images, default ~/.cache/edgemb) "
               "and reuse them in later runs over the same, unchanged files.")

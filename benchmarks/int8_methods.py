@@ -36,7 +36,7 @@ from edge_mobilenet.export.calibration import DEFAULT_RANGES, Int8Plan, plan_int
 from edge_mobilenet.export.onnx import Calibration, export_onnx, quantize_onnx  # noqa: E402
 from edge_mobilenet.export.tflite import convert_tflite  # noqa: E402
 from edge_mobilenet.export.validate import sqnr_db  # noqa: E402
-from edge_mobilenet.export.weights import folded_weights  # noqa: E402
+from edge_mobilenet.quantization import folded_weights  # noqa: E402
 from edge_mobilenet.pretrained import imagenet_mobilenet_v2, write_pretrained_run  # noqa: E402
 from edge_mobilenet.run import RUN_FILE, read_run_info  # noqa: E402
 

@@ -1,6 +1,6 @@
 """int8 calibration shared by every backend: activation ranges and bias correction.
 
-Both work on the BatchNorm-folded weights (export.weights.folded_weights) through a
+Both work on the BatchNorm-folded weights (quantization.folded_weights) through a
 small simulation of the int8 network every backend builds: weights symmetric int8 per
 output channel, activations asymmetric 8-bit per tensor at each conv output (after its
 activation), each residual add, the pooled features and the logits.
@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.spec import ArchSpec
+from ..quantization import activate, fake_quantize, forward, quantize_weight, tensors
 
 RANGE_METHODS = ("minmax", "percentile", "mse")
 # Chosen on held-out photos (the selection split of benchmarks/int8_methods.py, never its
@@ -31,60 +32,6 @@ DEFAULT_RANGES = "mse"
 BINS = 2048
 PERCENTILE = 99.99
 CHUNK = 16
-
-
-def tensors(weights: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(np.asarray(v, np.float32)) for k, v in weights.items()}
-
-
-def quantize_weight(w: torch.Tensor) -> torch.Tensor:
-    """Symmetric int8 per output channel (dim 0), as TFLite and ONNX Runtime store weights."""
-    scale = w.abs().flatten(1).amax(1).clamp_min(1e-12) / 127
-    shape = (-1,) + (1,) * (w.dim() - 1)
-    return (w / scale.view(shape)).round().clamp(-127, 127) * scale.view(shape)
-
-
-def fake_quantize(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """Asymmetric 8-bit per tensor over [low, high] (widened to hold 0, as every runtime does)."""
-    low, high = min(low, 0.0), max(high, 0.0)
-    scale = max(high - low, 1e-8) / 255
-    zero = round(-low / scale)
-    return ((x / scale).round() + zero).clamp(0, 255).sub(zero) * scale
-
-
-def quantized_points(spec: ArchSpec) -> list[str]:
-    """Names of the tensors an int8 backend quantizes, in execution order."""
-    names, index = [], 0
-    for b, block in enumerate(spec.blocks):
-        for _ in block.convs:
-            names.append(f"conv{index}")
-            index += 1
-        if block.residual:
-            names.append(f"add{b}")
-    return names + ["pool", "logits"]
-
-
-def activate(x: torch.Tensor, activation: str | None) -> torch.Tensor:
-    if activation == "relu6":
-        return x.clamp(0, 6)
-    return x.relu() if activation == "relu" else x
-
-
-def forward(spec: ArchSpec, w: dict[str, torch.Tensor], x: torch.Tensor, point) -> torch.Tensor:
-    """The folded network on NCHW normalized input x; point(name, tensor) -> tensor is
-    called at each quantized tensor (to observe or fake-quantize it). Returns logits."""
-    index = 0
-    for b, block in enumerate(spec.blocks):
-        shortcut = x
-        for conv in block.convs:
-            x = F.conv2d(x, w[f"conv{index}.weight"], w[f"conv{index}.bias"], conv.stride,
-                         (conv.kernel - 1) // 2, groups=conv.groups)
-            x = point(f"conv{index}", activate(x, conv.activation))
-            index += 1
-        if block.residual:
-            x = point(f"add{b}", shortcut + x)
-    x = point("pool", x.mean((2, 3)))
-    return point("logits", F.linear(x, w["classifier.weight"], w["classifier.bias"]))
 
 
 def clip_range(hist: np.ndarray, low: float, high: float, method: str) -> tuple[float, float]:
@@ -229,7 +176,7 @@ def correct_biases(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.nd
 @dataclass
 class Int8Plan:
     """What every int8 backend builds from: folded weights (biases corrected or not), the
-    range of each quantized tensor (by quantized_points name), and how they were made."""
+    range of each quantized tensor (by quantization.quantized_points name), and how they were made."""
     weights: dict[str, np.ndarray]
     ranges: dict[str, tuple[float, float]]
     method: dict = field(default_factory=dict)

@@ -48,7 +48,7 @@ def build_keras_model(spec: ArchSpec, resolution: int, weights: dict[str, np.nda
     """NHWC Keras twin of the PyTorch model, ending in softmax probabilities.
 
     weights: the folded conv weights in conv order, keyed "convN.weight"/"convN.bias",
-    plus "classifier.weight"/"classifier.bias" (see export.weights.folded_weights).
+    plus "classifier.weight"/"classifier.bias" (see quantization.folded_weights).
     mean, std: per-channel normalization in pixel units, applied inside the model, which
     then takes raw 0..255 pixels; without them the weights already expect what comes in.
     """

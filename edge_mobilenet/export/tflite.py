@@ -27,7 +27,7 @@ from ..tflite_metadata import add_metadata
 from .backend import Backend, Job
 from .validate import tflite_ops
 from .calibration import Int8Plan
-from .weights import folded_weights
+from ..quantization import folded_weights
 
 
 def convert_tflite(model: MobileNet, resolution: int, mean, std, calibration: np.ndarray | None,

@@ -32,7 +32,7 @@ def convert_int8(keras_model, inputs: np.ndarray, io_type=tf.uint8, ranges: dict
     """Full-integer TFLite: every op int8 (per-channel weights), `io_type` (uint8 or int8)
     input and output, activation ranges from `inputs` (float32, one sample per row,
     as the Keras model takes them), or, for the tensors `ranges` names (see
-    calibration.quantized_points), those ranges instead."""
+    quantization.quantized_points), those ranges instead."""
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([sample[None]] for sample in inputs)

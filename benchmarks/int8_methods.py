@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/int8_methods.py [--methods a,b,...] [--cache /tmp/int8_methods] [--report]
 
-Data: scikit-image's photos, split by photo with a fixed seed into calibration photos,
+Data: real photos, scikit-image's and the MATE desktop's nature photos (Debian's
+mate-backgrounds: `apt-get install mate-backgrounds`), split by photo with a fixed seed into calibration photos,
 selection photos (held out on the calibration side: methods and defaults are chosen on
 them) and evaluation photos (reported only). Each photo gives CROPS random square crops,
 each preprocessed like every model input (shorter side to 256, center crop 224).
@@ -35,22 +36,25 @@ from edge_mobilenet.data.preprocess import normalize, preprocess  # noqa: E402
 from edge_mobilenet.export.calibration import DEFAULT_RANGES, Int8Plan, plan_int8  # noqa: E402
 from edge_mobilenet.export.onnx import Calibration, export_onnx, quantize_onnx  # noqa: E402
 from edge_mobilenet.export.tflite import convert_tflite  # noqa: E402
-from edge_mobilenet.export.validate import sqnr_db  # noqa: E402
+from edge_mobilenet.metrics import sqnr_db  # noqa: E402
 from edge_mobilenet.quantization import folded_weights  # noqa: E402
 from edge_mobilenet.pretrained import imagenet_mobilenet_v2, write_pretrained_run  # noqa: E402
 from edge_mobilenet.run import RUN_FILE, read_run_info  # noqa: E402
 
-PHOTO_DIR = Path(skimage.__file__).parent / "data"
+PHOTO_DIRS = [Path(skimage.__file__).parent / "data", Path("/usr/share/backgrounds/mate/nature")]
+MORE_PHOTOS = [Path("/usr/share/backgrounds/mate/abstract/Elephants.jpg")]
 SEED = 0
 CROPS = 20
-SPLIT = {"calibration": 14, "selection": 4}  # the rest (8 photos) are the evaluation photos
+SPLIT = {"calibration": 14, "selection": 10}  # the rest (15 photos) are the evaluation photos
 CONFIDENT = 0.3
 GOALS = ("both int8 exports: probability SQNR >= the best ONNX Runtime calibrator + 2 dB, top-1 agreement "
          ">= the peer's and >= 95% where fp32 is confident (p > 0.3), on crops of evaluation photos")
 
 
 def photo_split() -> dict[str, list[Path]]:
-    photos = sorted(p for p in PHOTO_DIR.iterdir() if p.suffix in (".png", ".jpg"))
+    if not MORE_PHOTOS[0].is_file():
+        sys.exit(f"{MORE_PHOTOS[0]} is missing: apt-get install mate-backgrounds")
+    photos = sorted(p for d in PHOTO_DIRS for p in d.iterdir() if p.suffix in (".png", ".jpg")) + MORE_PHOTOS
     order = np.random.default_rng(SEED).permutation(len(photos))
     a, b = SPLIT["calibration"], SPLIT["calibration"] + SPLIT["selection"]
     return {"calibration": sorted(photos[i] for i in order[:a]),
@@ -147,8 +151,17 @@ class Workspace:
             shutil.copy(self.run / RUN_FILE, path.parent / RUN_FILE)
         return path
 
-    def normalized_calibration(self) -> np.ndarray:
-        return normalize(self.crops["calibration"], self.pre).transpose(0, 3, 1, 2).copy()
+    def calibration(self, views: str = "crops") -> np.ndarray:
+        """Calibration pixels: "crops" (CROPS random crops of each calibration photo), "flips"
+        (those and their mirror images) or "center" (each photo once, as a model input: what
+        `edgemb export --calib-data FOLDER` took from a folder of photos before issue 11)."""
+        if views == "center":
+            return np.stack([preprocess(read_image(p), self.pre) for p in photo_split()["calibration"]])
+        crops = self.crops["calibration"]
+        return np.concatenate([crops, crops[:, :, ::-1]]) if views == "flips" else crops
+
+    def normalized(self, pixels: np.ndarray) -> np.ndarray:
+        return normalize(pixels, self.pre).transpose(0, 3, 1, 2).copy()
 
     def evaluate(self, method: str, artifact: Path, extra: dict) -> dict:
         predict = predict_onnx if artifact.suffix == ".onnx" else predict_tflite
@@ -169,7 +182,7 @@ def ort_peer(ws: Workspace, method: str, calibrator: str) -> dict:
     prepared, out = folder / "prepared.onnx", folder / "model.int8.onnx"
     quant_pre_process(str(ws.fp32_onnx()), str(prepared), skip_symbolic_shape=True)
     start = time.perf_counter()
-    quantize_static(str(prepared), str(out), Calibration(ws.normalized_calibration()),
+    quantize_static(str(prepared), str(out), Calibration(ws.normalized(ws.calibration())),
                     quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, calibrate_method=getattr(CalibrationMethod, calibrator),
                     extra_options={"CalibMaxIntermediateOutputs": 16})
@@ -179,52 +192,61 @@ def ort_peer(ws: Workspace, method: str, calibrator: str) -> dict:
                                      "description": f"onnxruntime quantize_static, {calibrator} calibration"})
 
 
-def plan_for(ws: Workspace, ranges: str, bias_correction: bool, views: str = "crops") -> Int8Plan:
+def plan_for(ws: Workspace, ranges: str, bias_correction: bool, views: str = "crops",
+             float_layers: int = 0) -> Int8Plan:
     """The library's int8 plan from the calibration crops, cached (weights .npz + ranges .json)."""
-    key = ws.root / "plans" / f"{ranges}-{'bc' if bias_correction else 'nobc'}-{views}"
+    key = ws.root / "plans" / f"{ranges}-{'bc' if bias_correction else 'nobc'}-{views}-float{float_layers}"
     if (key / "plan.json").is_file():
         record = json.loads((key / "plan.json").read_text())
         return Int8Plan(dict(np.load(key / "weights.npz")), {k: tuple(v) for k, v in record["ranges"].items()},
-                        record["method"], record["shifts"])
-    inputs = ws.normalized_calibration()
-    if views == "flips":
-        inputs = np.concatenate([inputs, inputs[..., ::-1]])
+                        record["method"], record["shifts"], record["float_layers"])
+    inputs = ws.normalized(ws.calibration(views))
     model = imagenet_mobilenet_v2()
     start = time.perf_counter()
-    plan = plan_int8(model.spec, folded_weights(model), inputs, ranges, bias_correction)
+    plan = plan_int8(model.spec, folded_weights(model), inputs, ranges, bias_correction, float_layers=float_layers)
     plan.method["seconds"] = round(time.perf_counter() - start, 1)
     key.mkdir(parents=True, exist_ok=True)
     np.savez(key / "weights.npz", **plan.weights)
-    (key / "plan.json").write_text(json.dumps({"ranges": plan.ranges, "method": plan.method, "shifts": plan.shifts}))
+    (key / "plan.json").write_text(json.dumps({"ranges": plan.ranges, "method": plan.method, "shifts": plan.shifts,
+                                               "float_layers": plan.float_layers}))
     return plan
 
 
 def planned(ws: Workspace, fmt: str, method: str) -> dict:
-    """A method named FORMAT-plan-RANGES[-bc][-flips]: our export with the library's plan."""
+    """A method named FORMAT-plan-RANGES[-bc][-flips][-floatK][-8bit]: our export with the library's
+    plan (floatK: the K most sensitive layers left in float; 8bit: ONNX weights in 8 bits, not
+    7: what reduce_range costs on a VNNI CPU, where it is not needed)."""
     parts = method.split("-")[2:]
-    ranges, bc, views = parts[0], "bc" in parts, "flips" if "flips" in parts else "crops"
-    plan = plan_for(ws, ranges, bc, views)
+    ranges, bc = parts[0], "bc" in parts
+    views = next((part for part in parts if part in ("flips", "center")), "crops")
+    floats = next((int(part[5:]) for part in parts if part.startswith("float")), 0)
+    plan = plan_for(ws, ranges, bc, views, floats)
     description = (f"{ranges} ranges" + (", bias correction" if bc else "")
-                   + (", calibration crops + their mirror images" if views == "flips" else ""))
-    build = ours_onnx if fmt == "onnx" else ours_tflite
-    return build(ws, method, description, plan=plan)
+                   + {"crops": "", "flips": ", calibration crops + their mirror images",
+                      "center": ", one centre crop per calibration photo"}[views]
+                   + (f", {floats} layers in float ({', '.join(plan.float_layers)})" if floats else ""))
+    if fmt == "onnx":
+        full = "8bit" in parts
+        return ours_onnx(ws, method, description + (", 8-bit weights" if full else ""), views, plan=plan,
+                         reduce_range=not full)
+    return ours_tflite(ws, method, description, views, plan=plan)
 
 
-def ours_onnx(ws: Workspace, method: str, description: str, **options) -> dict:
+def ours_onnx(ws: Workspace, method: str, description: str, views: str = "crops", **options) -> dict:
     folder = ws.folder(method)
     start = time.perf_counter()
-    quantize_onnx(ws.fp32_onnx(), folder / "model.int8.onnx", ws.normalized_calibration(), **options)
+    quantize_onnx(ws.fp32_onnx(), folder / "model.int8.onnx", ws.normalized(ws.calibration(views)), **options)
     return ws.evaluate(method, folder / "model.int8.onnx", {"seconds": round(time.perf_counter() - start, 1),
                                                             "description": description})
 
 
-def ours_tflite(ws: Workspace, method: str, description: str, **options) -> dict:
+def ours_tflite(ws: Workspace, method: str, description: str, views: str = "crops", **options) -> dict:
     folder = ws.folder(method)
     start = time.perf_counter()
     work = folder / "work"
     work.mkdir(exist_ok=True)
     paths = convert_tflite(imagenet_mobilenet_v2(), ws.info.resolution, ws.pre.mean, ws.pre.std,
-                           ws.crops["calibration"], work, **options)
+                           ws.calibration(views), work, **options)
     shutil.move(paths["int8"], folder / "model.int8.tflite")
     shutil.rmtree(work)
     return ws.evaluate(method, folder / "model.int8.tflite", {"seconds": round(time.perf_counter() - start, 1),
@@ -241,9 +263,36 @@ METHODS = {
 }
 
 
+def time_methods(ws: Workspace, methods: list[str], rounds: int) -> None:
+    """Latency of each method's int8 file (LiteRT or ONNX Runtime, 1 thread), with
+    keras.applications' int8 MobileNetV2 1.0-224 as the reference in the same rounds;
+    each method's ratio to it goes into its cached results."""
+    from benchmarks.bench_references import keras_reference
+    from benchmarks.rounds import bench_rounds, median_ratio
+    from edge_mobilenet.bench.harness import Settings
+    from edge_mobilenet.bench.models import open_models
+    from edge_mobilenet.bench.targets import get_target
+
+    reference = ws.root / "keras" / "keras_applications.int8.tflite"
+    if not reference.is_file():
+        shutil.rmtree(reference.parent, ignore_errors=True)
+        reference = keras_reference(ws.run, reference.parent)
+    results = {m: json.loads((ws.root / "results" / f"{m}.json").read_text()) for m in methods}
+    paths = [reference] + [ws.root / "methods" / m / r["artifact"] for m, r in results.items()]
+    records = bench_rounds(open_models(paths), get_target("cpu"), Settings(threads=1, runs=30, warmup=5,
+                                                                             profile_ops=False), rounds)
+    for i, (method, result) in enumerate(results.items(), start=1):
+        result["latency_over_keras_int8"] = round(median_ratio(records, lambda r: r["latency_ms"]["median"], i, 0), 3)
+        (ws.root / "results" / f"{method}.json").write_text(json.dumps(result, indent=2))
+        print(method, "latency / keras.applications int8:", result["latency_over_keras_int8"], flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--methods", default="", help=f"comma-separated, of: {', '.join(METHODS)}")
+    parser.add_argument("--time", default="", help="comma-separated methods (already run) to time against "
+                        "keras.applications' int8 MobileNetV2 in interleaved rounds")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--cache", type=Path, default=Path("/tmp/int8_methods"))
     parser.add_argument("--report", action="store_true", help="write benchmarks/results/int8_methods.*")
     args = parser.parse_args()
@@ -253,6 +302,8 @@ def main():
         fmt = method.split("-")[0]
         result = planned(ws, fmt, method) if "-plan-" in method else METHODS[method](ws)
         print(method, "selection", result["selection"], "evaluation", result["evaluation"], flush=True)
+    if args.time:
+        time_methods(ws, args.time.split(","), args.rounds)
     if args.report:
         report(ws)
 
@@ -282,7 +333,7 @@ def report(ws: Workspace) -> None:
               "verdict": verdict(results), "methods": results}
     lines = ["# int8 methods on the ImageNet MobileNetV2 1.0-224", "", f"Goal: {GOALS}.", "",
              f"Machine: {record['machine']['cpu']}, {record['machine']['cores']} cores.",
-             f"Photos (scikit-image, split by photo, seed {SEED}, {CROPS} random crops each): "
+             f"Photos (scikit-image and MATE's, split by photo, seed {SEED}, {CROPS} random crops each): "
              + "; ".join(f"{k}: {', '.join(p.name for p in v)}" for k, v in photo_split().items()) + ".",
              "Methods are compared and the default chosen on the selection photos; the evaluation photos are only "
              "reported.", "",

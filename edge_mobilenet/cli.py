@@ -57,6 +57,14 @@ def parse_formats(ctx, param, value: str) -> tuple[str, ...]:
     return formats
 
 
+def parse_ranges(ctx, param, value: str | None) -> str | None:
+    from .export.calibration import RANGE_METHODS
+
+    if value is not None and value not in RANGE_METHODS:
+        raise click.BadParameter(f"{value!r}: choose from {', '.join(RANGE_METHODS)}")
+    return value
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), help="Bundle folder [default: export/<run name>].")
@@ -65,21 +73,34 @@ def parse_formats(ctx, param, value: str) -> tuple[str, ...]:
 @click.option("--calib-data", help="Calibration images: a folder of photos, a class-folder dataset or "
               "fashion-mnist [default: the run's training data].")
 @click.option("--calib-samples", type=click.IntRange(1, 100_000), default=300, show_default=True)
+@click.option("--calib-ranges", callback=parse_ranges,
+              help="How int8 activation ranges are set from the calibration images (.onnx and .tflite): "
+              "mse (the clipping with the least error), percentile, or minmax (what the converters do) "
+              "[default: the best measured in benchmarks/results/int8_methods.md; report.json records it].")
+@click.option("--bias-correction/--no-bias-correction", default=True, show_default=True,
+              help="Correct each layer's bias for the mean shift int8 causes (.onnx and .tflite).")
+@click.option("--float-layers", type=click.IntRange(0, 1000), default=0, show_default=True,
+              help="Mixed precision (.onnx and .tflite): leave this many of the layers int8 hurts most in float, "
+              "trading speed for accuracy; report.json names them.")
 @click.option("--val-samples", type=click.IntRange(0, 1_000_000), default=1000, show_default=True,
               help="Validation images to score every artifact on (0: all).")
 @click.option("--force", is_flag=True, help="Replace an existing bundle folder.")
 @click.option("--android-demo", type=click.Path(path_type=Path),
               help="Also copy the .tflite into this android_demo/ project's assets.")
-def export(run_dir, out, int8, formats, calib_data, calib_samples, val_samples, force, android_demo):
+def export(run_dir, out, int8, formats, calib_data, calib_samples, calib_ranges, bias_correction, float_layers,
+           val_samples, force, android_demo):
     """Export a run to ONNX, TFLite and ExecuTorch, validated against PyTorch."""
     from .export.bundle import export_bundle
+    from .export.calibration import DEFAULT_RANGES
     from .export.report import report_markdown
 
     out = out or Path("export") / Path(run_dir).resolve().name
     try:
         with interruptible():
             report = export_bundle(run_dir, out, formats=formats, int8=int8, calib_data=calib_data,
-                                   calib_samples=calib_samples, val_samples=val_samples, force=force,
+                                   calib_samples=calib_samples, calib_ranges=calib_ranges or DEFAULT_RANGES,
+                                   bias_correction=bias_correction, float_layers=float_layers,
+                                   val_samples=val_samples, force=force,
                                    android_demo=android_demo, log=lambda line: click.echo(f"  {line}", err=True))
     except Interrupted:
         click.echo("interrupted: nothing was written", err=True)

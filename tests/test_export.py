@@ -192,6 +192,46 @@ def test_checkpoint_from_another_architecture(fashion_run, tmp_path):
     assert not (tmp_path / "b").exists()
 
 
+def test_report_records_the_int8_calibration(bundle):
+    report = json.loads((bundle / "report.json").read_text())
+    method = report["int8_method"]
+    assert method["ranges"] == "mse" and method["bias_correction"] and method["formats"] == ["onnx", "tflite"]
+    assert method["calibration_images"] == 300 and "float_layers" not in method
+    assert "mse activation ranges from 300 images, bias correction" in (bundle / "report.md").read_text()
+
+
+def test_mixed_precision_leaves_the_named_layers_in_float(fashion_run, tmp_path):
+    import onnx
+
+    out = tmp_path / "mixed"
+    result = edgemb("export", fashion_run, "--int8", "--formats", "onnx,tflite", "--float-layers", 2,
+                    "--calib-samples", 100, "--val-samples", 200, "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    floats = report["int8_method"]["float_layers"]
+    assert len(floats) == 2 and all(gain > 0 for gain in floats.values())  # each helps in simulation
+    assert "in float: " + ", ".join(floats) in (out / "report.md").read_text()
+    # ONNX: exactly those layers read float weights (no DequantizeLinear feeding their weights)
+    graph = onnx.load(str(out / "model.int8.onnx")).graph
+    produced_by_dq = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    layers = [n for n in graph.node if n.op_type in ("Conv", "Gemm")]
+    float_nodes = [i for i, n in enumerate(layers) if n.input[1] not in produced_by_dq]
+    names = [f"conv{i}" if layers[i].op_type == "Conv" else "classifier" for i in float_nodes]
+    assert sorted(names) == sorted(floats)
+    # TFLite: float ops between QUANTIZE/DEQUANTIZE, still NHWC with uint8 pixels in
+    census, problems = tflite_ops(out / "model.int8.tflite")
+    assert census["TRANSPOSE"] == 0 and census["DEQUANTIZE"] >= 1
+    assert report["artifacts"]["model.int8.tflite"]["float_ops"] >= 2
+    assert load_runner(out / "model.int8.tflite").input_dtype == np.uint8
+    for name in ("model.int8.onnx", "model.int8.tflite"):
+        assert report["artifacts"][name]["top1_agreement"] >= 0.9
+
+
+def test_bad_calibration_ranges(fashion_run, tmp_path):
+    result = edgemb("export", fashion_run, "--int8", "--calib-ranges", "entropy", "--out", tmp_path / "b")
+    assert result.returncode == 2 and "minmax, percentile, mse" in one_line_error(result)
+
+
 def test_existing_output_needs_force(fashion_run, tmp_path):
     out = tmp_path / "b"
     out.mkdir()

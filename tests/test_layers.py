@@ -8,7 +8,7 @@ import edge_mobilenet
 PACKAGE = Path(edge_mobilenet.__file__).parent
 LAYERS = {
     1: ["__init__", "models", "cost", "data", "io", "errors", "checkpoints", "metrics", "run", "pretrained",
-        "tflite_metadata", "processes", "progress"],
+        "tflite_metadata", "processes", "progress", "quantization"],
     2: ["runtime", "train"],
     3: ["export"],
     4: ["bench", "report_html", "report_text"],

@@ -66,7 +66,8 @@ class Backend:
         The shape and dtype are read back from the file itself by the runtime."""
         raise NotImplementedError
 
-    def inspect(self, path: Path) -> dict:
+    def inspect(self, path: Path, float_layers: list[str]) -> dict:
         """Extra facts about a written file for the report (e.g. its op census); raise
-        EdgembError if the file breaks the backend's contract."""
+        EdgembError if the file breaks the backend's contract. float_layers: the layers
+        the int8 plan leaves in float on request (mixed precision)."""
         return {}

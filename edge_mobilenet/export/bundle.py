@@ -20,7 +20,9 @@ from ..io import (DISK_FULL, DiskFull, atomic_dir, folder_lock, sweep_stale, wri
 from ..metrics import top_k_accuracy
 from ..run import WEIGHTS_FILE, load_run
 from ..runtime import load_runner
+from ..quantization import folded_weights
 from .backend import Job
+from .calibration import DEFAULT_RANGES, describe_plan, plan_int8
 from .executorch import ExecuTorchBackend
 from .onnx import OPSET, OnnxBackend
 from .report import report_markdown
@@ -30,6 +32,9 @@ from .validate import FP32_TOLERANCE, compare
 BACKENDS = {backend.name: backend for backend in (OnnxBackend(), TFLiteBackend(), ExecuTorchBackend())}
 FORMATS = tuple(BACKENDS)
 MIN_CALIBRATION = 100
+# The formats whose int8 export takes export.calibration's plan (ranges, corrected biases);
+# ExecuTorch's PT2E quantizer calibrates itself.
+PLANNED_FORMATS = {"onnx", "tflite"}
 PARITY_IMAGES = 32
 
 
@@ -64,8 +69,9 @@ def export_bundle(run_dir: Path, out_dir: Path, **options) -> dict:
 
 
 def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = False,
-                 calib_data: str | None = None, calib_samples: int = 300, val_samples: int = 1000,
-                 force: bool = False, android_demo: Path | None = None, log=print) -> dict:
+                 calib_data: str | None = None, calib_samples: int = 300, calib_ranges: str = DEFAULT_RANGES,
+                 bias_correction: bool = True, float_layers: int = 0, val_samples: int = 1000, force: bool = False,
+                 android_demo: Path | None = None, log=print) -> dict:
     start = time.perf_counter()
     info, model = load_run(run_dir)
     out_dir = Path(out_dir)
@@ -93,6 +99,12 @@ def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = 
             log(f"warning: only {len(calibration)} calibration images (fewer than {MIN_CALIBRATION}); "
                 "int8 ranges may clip: pass more with --calib-samples or --calib-data")
         t = stage(f"calibration: {len(calibration)} images from {source}", t)
+    plan = None
+    if int8 and PLANNED_FORMATS & set(formats):
+        inputs = np.ascontiguousarray(normalize(calibration, pre).transpose(0, 3, 1, 2))
+        plan = plan_int8(model.spec, folded_weights(model), inputs, calib_ranges, bias_correction,
+                         float_layers=float_layers)
+        t = stage(f"int8 plan: {describe_plan(plan.method)}", t)
 
     labels = None
     if info.dataset.get("kind") in ("fashion-mnist", "folder"):
@@ -116,6 +128,9 @@ def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = 
         torch_metrics |= {"top1": top_k_accuracy(reference, labels, 1),
                           "top5": top_k_accuracy(reference, labels, min(5, info.num_classes))}
     report["pytorch"] = torch_metrics
+    if plan is not None:
+        report["int8_method"] = plan.method | {"formats": sorted(PLANNED_FORMATS & set(formats)),
+                                               "chosen_by": "benchmarks/results/int8_methods.md"}
 
     with atomic_dir(out_dir, force=force) as tmp:
         work = tmp / ".work"
@@ -126,7 +141,7 @@ def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = 
 
         backends = [BACKENDS[name] for name in formats]
         for backend in backends:
-            backend.build(Job(model, info, calibration, tmp, work, step))
+            backend.build(Job(model, info, calibration, tmp, work, step, plan))
         shutil.rmtree(work)
 
         write_text_atomic(tmp / "labels.txt", "\n".join(info.class_names) + "\n")
@@ -143,7 +158,7 @@ def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = 
                        "size_bytes": runner.size_bytes, **compare(outputs, reference, labels),
                        "input": {"shape": [int(d) for d in runner.input_shape], "dtype": runner.input_dtype.name,
                                  **backend.input_contract(runner.precision)},
-                       **backend.inspect(tmp / name)}
+                       **backend.inspect(tmp / name, plan.float_layers if plan else [])}
             if runner.precision == "fp32" and metrics["max_abs_diff"] > FP32_TOLERANCE:
                 raise EdgembError(f"{name} disagrees with PyTorch (max abs diff {metrics['max_abs_diff']:.2g} "
                                   f"> {FP32_TOLERANCE}): nothing was written")

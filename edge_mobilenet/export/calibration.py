@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.spec import ArchSpec
+from ..metrics import sqnr_db
 from ..quantization import activate, fake_quantize, forward, quantize_weight, tensors
 
 RANGE_METHODS = ("minmax", "percentile", "mse")
@@ -32,6 +33,7 @@ DEFAULT_RANGES = "mse"
 BINS = 2048
 PERCENTILE = 99.99
 CHUNK = 16
+SENSITIVITY_IMAGES = 32
 
 
 def clip_range(hist: np.ndarray, low: float, high: float, method: str) -> tuple[float, float]:
@@ -97,11 +99,15 @@ def activation_ranges(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np
 
 
 def simulate(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
-             ranges: dict[str, tuple[float, float]] | None) -> np.ndarray:
-    """Softmax probabilities of the network, fp32 (ranges None) or simulated int8."""
+             ranges: dict[str, tuple[float, float]] | None, float_layers: frozenset = frozenset()) -> np.ndarray:
+    """Softmax probabilities of the network, fp32 (ranges None) or simulated int8 with the
+    layers named in float_layers ("convN", "classifier") computing in float. Their outputs
+    are still quantized: the converters quantize a float layer's output wherever an int8
+    layer reads it, as it does for every layer here."""
     w = tensors(weights)
     if ranges is not None:
-        w = {k: quantize_weight(v) if k.endswith("weight") else v for k, v in w.items()}
+        kept = {f"{name}.weight" for name in float_layers}
+        w = {k: quantize_weight(v) if k.endswith("weight") and k not in kept else v for k, v in w.items()}
 
     def point(name, t):
         return t if ranges is None else fake_quantize(t, *ranges[name])
@@ -109,6 +115,17 @@ def simulate(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
     x = torch.from_numpy(np.ascontiguousarray(inputs, np.float32))
     with torch.inference_mode():
         return torch.cat([forward(spec, w, chunk, point).softmax(1) for chunk in x.split(CHUNK)]).numpy()
+
+
+def layer_sensitivity(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
+                      ranges: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """{layer: dB} how much the simulated int8 network's probability SQNR against fp32 rises
+    when that one layer (a conv or the classifier) computes in float."""
+    reference = simulate(spec, weights, inputs, None)
+    base = sqnr_db(reference, simulate(spec, weights, inputs, ranges))
+    layers = [k[:-len(".weight")] for k in weights if k.endswith(".weight")]
+    return {name: round(sqnr_db(reference, simulate(spec, weights, inputs, ranges, frozenset([name]))) - base, 2)
+            for name in layers}
 
 
 def correct_biases(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
@@ -176,21 +193,38 @@ def correct_biases(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.nd
 @dataclass
 class Int8Plan:
     """What every int8 backend builds from: folded weights (biases corrected or not), the
-    range of each quantized tensor (by quantization.quantized_points name), and how they were made."""
+    range of each quantized tensor (by quantization.quantized_points name), the layers to
+    leave in float (mixed precision, on request) and how they were made."""
     weights: dict[str, np.ndarray]
     ranges: dict[str, tuple[float, float]]
     method: dict = field(default_factory=dict)
     shifts: dict[str, float] = field(default_factory=dict)  # mean |bias shift| per layer, in output std
+    float_layers: list[str] = field(default_factory=list)
 
 
 def plan_int8(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray, ranges: str = DEFAULT_RANGES,
-              bias_correction: bool = True, correction_images: int = 64) -> Int8Plan:
-    """The int8 plan for folded `weights` from calibration inputs (float32 N x 3 x R x R, normalized)."""
+              bias_correction: bool = True, correction_images: int = 64, float_layers: int = 0) -> Int8Plan:
+    """The int8 plan for folded `weights` from calibration inputs (float32 N x 3 x R x R, normalized);
+    float_layers: how many of the most sensitive layers (layer_sensitivity) to leave in float."""
     found = activation_ranges(spec, weights, inputs, ranges)
     method = {"ranges": ranges, "bias_correction": bias_correction, "calibration_images": len(inputs)}
-    if not bias_correction:
-        return Int8Plan(dict(weights), found, method)
-    step = max(1, len(inputs) // correction_images)
-    corrected, shifts = correct_biases(spec, weights, inputs[::step][:correction_images], found)
-    method["correction_images"] = len(inputs[::step][:correction_images])
-    return Int8Plan(corrected, found, method, shifts)
+    plan = Int8Plan(dict(weights), found, method)
+    subset = inputs[::max(1, len(inputs) // correction_images)][:correction_images]
+    if bias_correction:
+        plan.weights, plan.shifts = correct_biases(spec, weights, subset, found)
+        method["correction_images"] = len(subset)
+    if float_layers:
+        # ranked on a few images: each layer costs one simulated pass of the network
+        gains = layer_sensitivity(spec, plan.weights, subset[:SENSITIVITY_IMAGES], found)
+        plan.float_layers = sorted(gains, key=gains.get, reverse=True)[:float_layers]
+        method["float_layers"] = {name: gains[name] for name in plan.float_layers}
+    return plan
+
+
+def describe_plan(method: dict) -> str:
+    """One line for Int8Plan.method, as the export log and report.md show it."""
+    correction = (f", bias correction on {method['correction_images']} images" if method["bias_correction"]
+                  else ", no bias correction")
+    mixed = (f"; in float: {', '.join(method['float_layers'])} (the most sensitive layers)"
+             if method.get("float_layers") else "")
+    return f"{method['ranges']} activation ranges from {method['calibration_images']} images{correction}{mixed}"

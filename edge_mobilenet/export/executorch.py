@@ -125,7 +125,7 @@ class ExecuTorchBackend(Backend):
     def input_contract(self, precision: str) -> dict:
         return {"layout": "NCHW", "normalized": True}
 
-    def inspect(self, path: Path) -> dict:
+    def inspect(self, path: Path, float_layers: list[str]) -> dict:
         """What the file runs: delegate calls, and any kernel left outside the delegate."""
         from executorch.exir._serialize._program import deserialize_pte_binary
         plan = next(p for p in deserialize_pte_binary(path.read_bytes()).program.execution_plan

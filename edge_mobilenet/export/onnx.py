@@ -49,18 +49,20 @@ class Calibration(CalibrationDataReader):
 
 
 def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
-                  activations: QuantType = QuantType.QUInt8, plan: Int8Plan | None = None) -> None:
+                  activations: QuantType = QuantType.QUInt8, plan: Int8Plan | None = None,
+                  reduce_range: bool = True) -> None:
     """calibration: float32 N x 3 x R x R, normalized like the model's input.
     activations: QUInt8 (the default) or QInt8, which benchmarks/export_targets.py
     times against it (S8S8). plan: corrected biases and activation ranges from
-    export.calibration, replacing the folded biases and ONNX Runtime's own MinMax ranges."""
+    export.calibration, replacing the folded biases and ONNX Runtime's own MinMax ranges.
+    reduce_range: 7-bit weights (see below); False only to measure what they cost."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)  # folds, infers shapes
-        options = {}
+        options, excluded = {}, []
         if plan is not None:
             graph = onnx.load(str(prepared))
-            options["TensorQuantOverrides"] = apply_plan(graph, plan)
+            options["TensorQuantOverrides"], excluded = apply_plan(graph, plan)
             onnx.save(graph, str(prepared))
         quantize_static(str(prepared), str(int8_path), Calibration(calibration),
                         quant_format=QuantFormat.QDQ, per_channel=True,
@@ -68,9 +70,10 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
                         # (AVX2) sum pairs of products in int16, which saturates with 8-bit weights.
                         # On such a CPU the test fixture's agreement with PyTorch went from 64% to
                         # 97% (3.0 to 23.6 dB); the file runs on any CPU, so it is always on.
-                        reduce_range=True,
+                        reduce_range=reduce_range,
                         activation_type=activations, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax, extra_options=options)
+                        calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,
+                        extra_options=options)
     onnx.checker.check_model(str(int8_path))
 
 
@@ -89,18 +92,19 @@ class OnnxBackend(Backend):
         return {"layout": "NCHW", "normalized": True}
 
 
-def apply_plan(model: onnx.ModelProto, plan: Int8Plan) -> dict:
+def apply_plan(model: onnx.ModelProto, plan: Int8Plan) -> tuple[dict, list[str]]:
     """Write the plan's biases into a BatchNorm-folded graph (in place) and return its ranges
-    as ONNX Runtime TensorQuantOverrides. Names map onto nodes in graph order: convN is the
-    Nth Conv (its output and the Clip/Relu after it, which the quantizer fuses), addB the
-    residual Adds, pool the ReduceMean (and the Reshape after it), logits the Gemm."""
+    as ONNX Runtime TensorQuantOverrides, and the names of the nodes the plan leaves in float.
+    Names map onto nodes in graph order: convN is the Nth Conv (its output and the Clip/Relu
+    after it, which the quantizer fuses), addB the residual Adds, pool the ReduceMean (and
+    the Reshape after it), logits the output of the Gemm (the classifier layer)."""
     initializers = {t.name: t for t in model.graph.initializer}
     consumers = {}
     for node in model.graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     adds = sorted((n for n in plan.ranges if n.startswith("add")), key=lambda n: int(n[3:]))
-    overrides, convs, add_count = {}, 0, 0
+    overrides, excluded, convs, add_count = {}, [], 0, 0
 
     def override(tensor: str, point: str):
         low, high = plan.ranges[point]
@@ -109,13 +113,16 @@ def apply_plan(model: onnx.ModelProto, plan: Int8Plan) -> dict:
             if after.op_type in ("Clip", "Relu", "Reshape"):
                 overrides[after.output[0]] = overrides[tensor]
 
-    def set_bias(node, key: str):
+    def set_bias(node, layer: str):
         bias = initializers[node.input[2]]
-        bias.CopyFrom(onnx.numpy_helper.from_array(plan.weights[key].astype(np.float32), bias.name))
+        bias.CopyFrom(onnx.numpy_helper.from_array(plan.weights[f"{layer}.bias"].astype(np.float32), bias.name))
+        if layer in plan.float_layers:
+            node.name = node.name or f"edgemb_{layer}"
+            excluded.append(node.name)
 
     for node in model.graph.node:
         if node.op_type == "Conv":
-            set_bias(node, f"conv{convs}.bias")
+            set_bias(node, f"conv{convs}")
             override(node.output[0], f"conv{convs}")
             convs += 1
         elif node.op_type == "Add":
@@ -124,8 +131,8 @@ def apply_plan(model: onnx.ModelProto, plan: Int8Plan) -> dict:
         elif node.op_type == "ReduceMean":
             override(node.output[0], "pool")
         elif node.op_type == "Gemm":
-            set_bias(node, "classifier.bias")
+            set_bias(node, "classifier")
             override(node.output[0], "logits")
     if convs != sum(n.startswith("conv") for n in plan.ranges) or add_count != len(adds):
         raise RuntimeError(f"the ONNX graph has {convs} Convs and {add_count} Adds; the plan names others")
-    return overrides
+    return overrides, excluded

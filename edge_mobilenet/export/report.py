@@ -1,4 +1,5 @@
 """report.md: the export's validation report, for people."""
+from .calibration import describe_plan
 
 
 def percent(metrics: dict, key: str) -> str:
@@ -26,6 +27,9 @@ def report_markdown(report: dict) -> str:
         drop = f"top-1 drop {h['top1_drop_points']:+.2f} points, " if "top1_drop_points" in h else ""
         lines.append(f"- **{fmt} int8 vs fp32**: {drop}top-1 agreement {100 * h['top1_agreement']:.1f}%, "
                      f"SQNR {h['sqnr_db']:.1f} dB, size {100 * h['size_ratio']:.0f}% of fp32")
+    if "int8_method" in report:
+        lines.append(f"- **int8 calibration** ({', '.join(report['int8_method']['formats'])}): "
+                     f"{describe_plan(report['int8_method'])} (default chosen in benchmarks/results/int8_methods.md)")
     header, rows = artifact_table(report)
     lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]

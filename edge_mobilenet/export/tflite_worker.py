@@ -28,11 +28,13 @@ def convert_fp32(keras_model) -> bytes:
     return tf.lite.TFLiteConverter.from_keras_model(keras_model).convert()
 
 
-def convert_int8(keras_model, inputs: np.ndarray, io_type=tf.uint8, ranges: dict | None = None) -> bytes:
+def convert_int8(keras_model, inputs: np.ndarray, io_type=tf.uint8, ranges: dict | None = None,
+                 float_layers: tuple = ()) -> bytes:
     """Full-integer TFLite: every op int8 (per-channel weights), `io_type` (uint8 or int8)
     input and output, activation ranges from `inputs` (float32, one sample per row,
     as the Keras model takes them), or, for the tensors `ranges` names (see
-    quantization.quantized_points), those ranges instead."""
+    quantization.quantized_points), those ranges instead. float_layers ("convN",
+    "classifier"; needs ranges) stay in float, with QUANTIZE/DEQUANTIZE around them."""
     converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = lambda: ([sample[None]] for sample in inputs)
@@ -45,14 +47,18 @@ def convert_int8(keras_model, inputs: np.ndarray, io_type=tf.uint8, ranges: dict
     # calibrates (a float model holding each tensor's min/max), then quantizes from those
     # min/max, deriving every scale, zero point and int32 bias itself.
     converter._experimental_calibrate_only = True
-    calibrated = set_recorded_ranges(converter.convert(), ranges)
-    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type)
+    calibrated, outputs = set_recorded_ranges(converter.convert(), ranges)
+    # the quantizer names a node by its output tensor
+    denylisted = [outputs["logits" if layer == "classifier" else layer] for layer in float_layers]
+    return mlir_quantize(calibrated, input_data_type=io_type, output_data_type=io_type,
+                         denylisted_nodes=denylisted or None)
 
 
-def set_recorded_ranges(calibrated: bytes, ranges: dict) -> bytes:
-    """A calibrated float .tflite with the min/max of the named tensors replaced. Names map
-    onto op outputs in execution order: convN (the Nth conv, after its fused activation),
-    addB (residual adds, in order), pool (MEAN) and logits (FULLY_CONNECTED)."""
+def set_recorded_ranges(calibrated: bytes, ranges: dict) -> tuple[bytes, dict[str, str]]:
+    """A calibrated float .tflite with the min/max of the named tensors replaced, and the
+    tensor name of each. Names map onto op outputs in execution order: convN (the Nth conv,
+    after its fused activation), addB (residual adds, in order), pool (MEAN) and logits
+    (FULLY_CONNECTED)."""
     import flatbuffers
     from tensorflow.lite.python import schema_py_generated as schema
 
@@ -61,7 +67,7 @@ def set_recorded_ranges(calibrated: bytes, ranges: dict) -> bytes:
     codes = {i: max(c.builtinCode, c.deprecatedBuiltinCode) for i, c in enumerate(model.operatorCodes)}
     op = schema.BuiltinOperator
     adds = sorted((name for name in ranges if name.startswith("add")), key=lambda n: int(n[3:]))
-    counters = {"conv": 0, "add": 0}
+    counters, names = {"conv": 0, "add": 0}, {}
     for operator in graph.operators:
         code = codes[operator.opcodeIndex]
         if code in (op.CONV_2D, op.DEPTHWISE_CONV_2D):
@@ -79,11 +85,12 @@ def set_recorded_ranges(calibrated: bytes, ranges: dict) -> bytes:
         low, high = ranges[name]
         tensor = graph.tensors[operator.outputs[0]]
         tensor.quantization.min, tensor.quantization.max = [float(low)], [float(high)]
+        names[name] = tensor.name.decode()
     if counters["conv"] != sum(name.startswith("conv") for name in ranges) or counters["add"] != len(adds):
         raise RuntimeError(f"the converted graph has {counters} convs/adds, the ranges name others")
     builder = flatbuffers.Builder(len(calibrated) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
+    return bytes(builder.Output()), names
 
 
 def main(job_path: str) -> None:
@@ -105,7 +112,7 @@ def main(job_path: str) -> None:
         with open(job["int8"], "wb") as f:
             f.write(convert_int8(build_keras_model(spec, resolution, folded),
                                  calibration_inputs(np.load(job["calibration"]), center),
-                                 ranges=job.get("ranges")))
+                                 ranges=job.get("ranges"), float_layers=job.get("float_layers", ())))
 
 if __name__ == "__main__":
     main(sys.argv[1])

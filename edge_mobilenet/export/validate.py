@@ -5,15 +5,10 @@ from pathlib import Path
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
-from ..metrics import top_k_accuracy
+from ..metrics import sqnr_db, top_k_accuracy
 
 # Probabilities from an fp32 artifact may differ from PyTorch by float rounding only.
 FP32_TOLERANCE = 1e-4
-
-
-def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
-    noise = max(float(((reference - test) ** 2).sum()), 1e-30)  # identical outputs: a finite 300 dB
-    return 10 * np.log10(float((reference ** 2).sum()) / noise)
 
 
 def compare(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:

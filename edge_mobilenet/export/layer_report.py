@@ -120,18 +120,14 @@ def onnx_points(path: Path, x: np.ndarray, names: list[str]) -> dict[str, np.nda
     """Each point's dequantized tensor of the int8 (QDQ) .onnx on normalized NCHW inputs x.
 
     The QuantizeLinear outputs of the mapped tensors are made graph outputs of a copy in
-    memory and dequantized here. Not the DequantizeLinear outputs: ONNX Runtime does not
-    fuse a DequantizeLinear whose output leaves the graph, so that node group would run in
-    float and the figures would not be the delivered model's. The final output is checked
-    against the unmodified model's."""
+    memory and dequantized here: the fused int8 ops produce those tensors anyway. Exposing
+    a graph's inner tensors may keep ONNX Runtime from fusing the nodes around them (1.32
+    still fuses, and for exposed DequantizeLinear outputs adds a node per tensor), and the
+    figures would then not be the delivered model's: so the final output must still be
+    the unmodified model's."""
     model = onnx.load(str(path))
     graph = model.graph
-    mapped = point_names([ONNX_KINDS.get(node.op_type) for node in graph.node], names)
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    quantizers = {name: point_quantizer(consumers, node) for node, name in zip(graph.node, mapped) if name is not None}
+    quantizers = point_quantizers(graph, names)
     initializers = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
     for q in quantizers.values():
         graph.output.append(onnx.helper.make_empty_tensor_value_info(q.output[0]))
@@ -148,6 +144,16 @@ def onnx_points(path: Path, x: np.ndarray, names: list[str]) -> dict[str, np.nda
             scale, zero_point = initializers[q.input[1]], initializers[q.input[2]]
             seen[name].append((value.astype(np.float32) - zero_point.astype(np.float32)) * scale)
     return {name: np.concatenate(chunks) for name, chunks in seen.items()}
+
+
+def point_quantizers(graph: onnx.GraphProto, names: list[str]) -> dict[str, onnx.NodeProto]:
+    """{point name: the QuantizeLinear node of its tensor}, in execution order."""
+    mapped = point_names([ONNX_KINDS.get(node.op_type) for node in graph.node], names)
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    return {name: point_quantizer(consumers, node) for node, name in zip(graph.node, mapped) if name is not None}
 
 
 def point_quantizer(consumers: dict[str, list[onnx.NodeProto]], node: onnx.NodeProto) -> onnx.NodeProto:

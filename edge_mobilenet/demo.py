@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .bench.report import bench_sections
+from .bench.report import bench_sections, png
 from .errors import EdgembError
-from .export.report import artifact_table
+from .export.report import artifact_table, layered, worst_layers_line
 from .io import write_text_atomic
 from .processes import dies_with_parent
 from .report_html import html_document, html_image, html_table
@@ -91,6 +91,28 @@ def run_demo(plan: DemoPlan, log=print) -> Path:
     return report
 
 
+def layer_sqnr_plot(export: dict) -> bytes:
+    """A line per int8 artifact: SQNR vs fp32 over the quantized tensors in execution order,
+    its worst layers (largest own drop) marked."""
+    from matplotlib import pyplot as plt  # bench.report chose the Agg backend
+
+    artifacts = layered(export)
+    figure, ax = plt.subplots(figsize=(11, 3.8))
+    for name, layers in artifacts.items():
+        sqnr = [layer["sqnr_db"] for layer in layers]
+        line, = ax.plot(sqnr, marker=".", label=name)
+        worst = export["artifacts"][name]["worst_layers"]
+        index = [i for i, layer in enumerate(layers) if layer["name"] in worst]
+        ax.scatter(index, [sqnr[i] for i in index], s=70, facecolors="none", edgecolors=line.get_color())
+    names = [layer["name"] for layer in next(iter(artifacts.values()))]  # every int8 model has the same points
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_xlim(-0.5, len(names) - 0.5)
+    ax.set_ylabel("SQNR vs fp32, dB")
+    ax.grid(alpha=0.3)
+    ax.legend(title="circled: largest drops", fontsize=8, title_fontsize=8)
+    return png(figure)
+
+
 def demo_html(plan: DemoPlan, timings: dict[str, float]) -> str:
     run_info = json.loads((plan.run_dir / "edgemb.json").read_text())
     history = json.loads((plan.run_dir / HISTORY_FILE).read_text())
@@ -120,6 +142,15 @@ def demo_html(plan: DemoPlan, timings: dict[str, float]) -> str:
               f'<p>{html.escape(headline)}. Scored on {export["validation_images"]} validation images '
               "(held out of training).</p>",
               html_table(*artifact_table(export))]
+    if layered(export):
+        measured = {name: m for name, m in export["artifacts"].items() if "layers" in m}
+        worst = "; ".join(f"{name}: {worst_layers_line(m)}" for name, m in measured.items())
+        images = min(m["layer_images"] for m in measured.values())
+        parts += ["<h2>Export: int8 error per layer</h2>",
+                  "<p>The SQNR of each quantized tensor of the int8 model against the fp32 network's same tensor, "
+                  f"both run end to end on {images} validation images: where a line falls most steeply is where "
+                  f"int8 loses its accuracy. {html.escape(worst)}.</p>",
+                  html_image(layer_sqnr_plot(export), "per-layer SQNR of each int8 model")]
 
     for name, title in (("bench-cpu.json", "Benchmark: this CPU"), ("bench-arm64.json", "Benchmark: ARM64")):
         path = plan.bundle / name

@@ -285,3 +285,67 @@ def test_photos_calibrate_a_pretrained_run(tmp_path):
     assert "fewer than 100" in result.stderr  # the warning for a small calibration set
     report = json.loads((tmp_path / "b" / "report.json").read_text())
     assert report["labelled"] is False and report["artifacts"]["model.tflite"]["max_abs_diff"] < 1e-4
+
+
+# The per-layer int8 report (export/layer_report.py)
+
+def test_int8_artifacts_report_the_sqnr_of_every_layer(bundle, fashion_run):
+    from edge_mobilenet.quantization import quantized_points
+    from edge_mobilenet.run import load_run
+
+    names = quantized_points(load_run(fashion_run)[1].spec)
+    report = json.loads((bundle / "report.json").read_text())
+    markdown = (bundle / "report.md").read_text()
+    for name in ("model.int8.onnx", "model.int8.tflite"):
+        artifact = report["artifacts"][name]
+        layers = artifact["layers"]
+        assert [layer["name"] for layer in layers] == names
+        assert all(np.isfinite(layer["sqnr_db"]) for layer in layers)
+        # Measured on this fixture: conv0 48 dB, conv1 39-41, conv2 34-37, the last conv ~20 dB.
+        assert min(layer["sqnr_db"] for layer in layers[:3]) > 30
+        assert min(layer["sqnr_db"] for layer in layers) > 10
+        worst = artifact["worst_layers"]
+        assert len(worst) == 3 and set(worst) <= set(names)
+        line = next(line for line in markdown.splitlines() if line.startswith(f"- **{name} worst layers**"))
+        assert all(layer in line for layer in worst)
+    assert all(f"| {layer} |" in markdown for layer in names)  # the per-layer table
+    assert "layers" not in report["artifacts"]["model.onnx"]  # fp32: nothing to compare
+
+
+def test_layer_report_names_a_layer_quantized_badly_on_purpose(fashion_run, tmp_path):
+    """An int8 ONNX whose conv20 range is 50 times too small: that layer loses the most SQNR."""
+    from edge_mobilenet.data import calibration_images, load_split
+    from edge_mobilenet.data.preprocess import normalize
+    from edge_mobilenet.export.calibration import plan_int8
+    from edge_mobilenet.export.layer_report import layer_report, worst_layers
+    from edge_mobilenet.export.onnx import export_onnx, quantize_onnx
+    from edge_mobilenet.export.report import worst_layers_line
+    from edge_mobilenet.quantization import folded_weights
+    from edge_mobilenet.run import load_run
+
+    info, model = load_run(fashion_run)
+    pre = info.preprocessing
+    calibration = calibration_images("fashion-mnist", pre, 100)
+    inputs = np.ascontiguousarray(normalize(calibration, pre).transpose(0, 3, 1, 2))
+    weights = folded_weights(model)
+    plan = plan_int8(model.spec, weights, inputs, ranges="minmax", bias_correction=False)
+    low, high = plan.ranges["conv20"]
+    plan.ranges["conv20"] = (low, high / 50)  # clips nearly every activation
+    export_onnx(model, info.resolution, tmp_path / "model.onnx")
+    quantize_onnx(tmp_path / "model.onnx", tmp_path / "model.int8.onnx", inputs, plan=plan)
+    layers = layer_report(tmp_path / "model.int8.onnx", model.spec, weights,
+                          load_split(info.dataset, "val", pre, limit=32).pixels, pre)
+    worst = worst_layers(layers)
+    assert worst[0] == "conv20"
+    assert worst_layers_line({"layers": layers, "worst_layers": worst}).startswith("largest SQNR drops conv20")
+    by_name = {layer["name"]: layer for layer in layers}
+    assert by_name["conv20"]["drop_db"] > 10 and by_name["conv19"]["sqnr_db"] > 20
+
+
+def test_layer_report_refuses_a_graph_that_does_not_match_the_network():
+    from edge_mobilenet.export.layer_report import point_names
+
+    assert point_names(["conv", None, "conv", "pool", "logits"], ["conv0", "conv1", "pool", "logits"]) == \
+        ["conv0", None, "conv1", "pool", "logits"]
+    with pytest.raises(RuntimeError, match="quantized ops"):
+        point_names(["conv", "pool", "logits"], ["conv0", "conv1", "pool", "logits"])

@@ -24,8 +24,9 @@ from ..quantization import folded_weights
 from .backend import Job
 from .calibration import DEFAULT_RANGES, describe_plan, plan_int8
 from .executorch import ExecuTorchBackend
+from .layer_report import artifact_layers
 from .onnx import OPSET, OnnxBackend
-from .report import report_markdown
+from .report import report_markdown, worst_layers_line
 from .tflite import TFLiteBackend
 from .validate import FP32_TOLERANCE, compare
 
@@ -165,6 +166,10 @@ def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = 
             report["artifacts"][name] = metrics
             bundle_info["export"]["artifacts"][name] = metrics["input"]
         t = stage(f"validated {len(report['artifacts'])} artifacts on {len(images)} images", t)
+        for name, metrics in report["artifacts"].items():
+            if metrics["precision"] == "int8" and metrics["format"] in ("onnx", "tflite"):
+                metrics |= artifact_layers(tmp / name, model, images, pre)
+                step(f"{name} per-layer SQNR on {metrics['layer_images']} images: {worst_layers_line(metrics)}")
 
         report["headline"] = headline(report)
         report["seconds"] = round(time.perf_counter() - start, 1)

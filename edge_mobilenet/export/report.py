@@ -18,6 +18,39 @@ def artifact_table(report: dict) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def layered(report: dict) -> dict[str, list[dict]]:
+    """{artifact name: its per-layer SQNR list} of the artifacts that have one."""
+    return {name: m["layers"] for name, m in report["artifacts"].items() if "layers" in m}
+
+
+def worst_layers_line(metrics: dict) -> str:
+    """One artifact's worst layers (largest own SQNR drop) in one line."""
+    drops = {layer["name"]: layer["drop_db"] for layer in metrics["layers"]}
+    worst = ", ".join(f"{name} {drops[name]:.1f} dB" for name in metrics["worst_layers"])
+    return f"largest SQNR drops {worst}; {metrics['layers'][-1]['sqnr_db']:.1f} dB left at the logits"
+
+
+def layer_table(report: dict) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): each quantized tensor's SQNR vs fp32 and its drop from the previous one,
+    one column pair per int8 artifact."""
+    artifacts = layered(report)
+    header = ["layer"] + [f"{name} {column}" for name in artifacts for column in ("SQNR (dB)", "drop (dB)")]
+    columns = list(artifacts.values())
+    rows = []
+    for i, layer in enumerate(columns[0]):
+        cells = [layer["name"]]
+        for layers in columns:
+            drop = layers[i]["drop_db"]
+            cells += [f"{layers[i]['sqnr_db']:.1f}", "" if drop is None else f"{drop:+.1f}"]
+        rows.append(cells)
+    return header, rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(row) + " |"
+                                                                               for row in rows]
+
+
 def report_markdown(report: dict) -> str:
     data = ("labelled validation images." if report["labelled"]
             else "calibration images (no labels: agreement with PyTorch only).")
@@ -30,12 +63,20 @@ def report_markdown(report: dict) -> str:
     if "int8_method" in report:
         lines.append(f"- **int8 calibration** ({', '.join(report['int8_method']['formats'])}): "
                      f"{describe_plan(report['int8_method'])} (default chosen in benchmarks/results/int8_methods.md)")
-    header, rows = artifact_table(report)
-    lines += ["", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    for name, m in report["artifacts"].items():
+        if "layers" in m:
+            lines.append(f"- **{name} worst layers**: {worst_layers_line(m)}")
+    lines += markdown_table(*artifact_table(report))
     for name, m in report["artifacts"].items():
         if "ops" in m:
             census = ", ".join(f"{op} {n}" for op, n in m["ops"].items())
             lines += ["", f"**{name} ops**: {census}"]
+    if layered(report):
+        images = min(m["layer_images"] for m in report["artifacts"].values() if "layers" in m)
+        lines += ["", f"## Per-layer SQNR of int8 vs fp32 ({images} images)", "",
+                  "Each quantized tensor of the int8 model against the fp32 network's same tensor, both run "
+                  "end to end: the SQNR is the error accumulated up to that layer, the drop what the layer "
+                  "itself lost (positive: worse)."]
+        lines += markdown_table(*layer_table(report))
     lines += ["", f"Export took {report.get('seconds', 0):.1f} s.", ""]
     return "\n".join(lines)

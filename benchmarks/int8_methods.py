@@ -308,6 +308,18 @@ def main():
         report(ws)
 
 
+def selection_ranks(results: dict, fmt: str) -> dict[str, float]:
+    """Each candidate default of a format (its range methods, with and without bias correction,
+    on the standard crops) by its mean rank over the three selection figures (1: best)."""
+    candidates = {k: r["selection"] for k, r in results.items()
+                  if k.startswith(f"{fmt}-plan-") and len(k.split("-")) <= 4}
+    ranks = {k: 0.0 for k in candidates}
+    for key in ("sqnr_db", "top1_agreement", "confident_agreement"):
+        for rank, name in enumerate(sorted(candidates, key=lambda k: -candidates[k][key]), start=1):
+            ranks[name] += rank / 3
+    return dict(sorted(ranks.items(), key=lambda item: item[1]))
+
+
 def verdict(results: dict) -> dict:
     """The targets, for each format's library default (chosen on the selection photos)."""
     peers = {k: r["evaluation"] for k, r in results.items() if k.startswith("ort-")}
@@ -321,9 +333,18 @@ def verdict(results: dict) -> dict:
             continue
         e = results[name]["evaluation"]
         out[fmt] = {"method": name, "sqnr_db": e["sqnr_db"], "sqnr_met": e["sqnr_db"] >= best["sqnr_db"] + 2,
+                    "top1_agreement": e["top1_agreement"], "confident_agreement": e["confident_agreement"],
                     "agreement_met": e["top1_agreement"] >= out["peer_top1_agreement"],
-                    "confident_met": e["confident_agreement"] >= 0.95}
+                    "confident_met": e["confident_agreement"] >= 0.95,
+                    "selection_ranks": selection_ranks(results, fmt)}
+        if fmt == "tflite" and "latency_over_keras_int8" in results[name]:
+            out[fmt]["latency_over_keras_int8"] = results[name]["latency_over_keras_int8"]
+            out[fmt]["latency_met"] = results[name]["latency_over_keras_int8"] <= 1.05
     return out
+
+
+def met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
 
 
 def report(ws: Workspace) -> None:
@@ -331,30 +352,47 @@ def report(ws: Workspace) -> None:
     record = {"goal": GOALS, "machine": machine_info(), "photos": {k: [p.name for p in v] for k, v in photo_split().items()},
               "crops_per_photo": CROPS, "seed": SEED, "default": f"{DEFAULT_RANGES} ranges + bias correction",
               "verdict": verdict(results), "methods": results}
+    machine = record["machine"]
     lines = ["# int8 methods on the ImageNet MobileNetV2 1.0-224", "", f"Goal: {GOALS}.", "",
-             f"Machine: {record['machine']['cpu']}, {record['machine']['cores']} cores.",
+             f"Machine: {machine['cpu']} ({machine.get('int8_instructions', '?')}), {machine['cores']} cores.",
              f"Photos (scikit-image and MATE's, split by photo, seed {SEED}, {CROPS} random crops each): "
              + "; ".join(f"{k}: {', '.join(p.name for p in v)}" for k, v in photo_split().items()) + ".",
              "Methods are compared and the default chosen on the selection photos; the evaluation photos are only "
-             "reported.", "",
+             "reported. Latency: the int8 file's median over 5 interleaved rounds (1 thread) over keras.applications' "
+             "int8 MobileNetV2 1.0-224 (TFLiteConverter) in the same rounds.", "",
              "| method | description | selection SQNR | sel. agreement | sel. confident | eval SQNR | eval agreement "
-             "| eval confident (n) |", "|---|---|---|---|---|---|---|---|"]
+             "| eval confident (n) | latency / keras int8 |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         s, e = r["selection"], r["evaluation"]
+        latency = f"{r['latency_over_keras_int8']:.2f}x" if "latency_over_keras_int8" in r else ""
         lines.append(f"| {name} | {r['description']} | {s['sqnr_db']:.1f} dB | {100 * s['top1_agreement']:.1f}% "
                      f"| {100 * s['confident_agreement']:.1f}% | {e['sqnr_db']:.1f} dB | {100 * e['top1_agreement']:.1f}% "
-                     f"| {100 * e['confident_agreement']:.1f}% ({e['confident_images']}) |")
+                     f"| {100 * e['confident_agreement']:.1f}% ({e['confident_images']}) | {latency} |")
     v = record["verdict"]
     if v:
         lines += ["", f"Peer (best ONNX Runtime calibrator on the evaluation photos): {v['peer_best_sqnr_db']:.1f} dB, "
                   f"best agreement {100 * v['peer_top1_agreement']:.1f}%.", ""]
         for fmt in ("onnx", "tflite"):
-            if fmt in v:
-                t = v[fmt]
-                lines.append(f"- **{fmt}** default ({t['method']}): {t['sqnr_db']:.1f} dB; SQNR >= peer + 2 dB: "
-                             f"{'met' if t['sqnr_met'] else 'NOT met'}; agreement >= peer: "
-                             f"{'met' if t['agreement_met'] else 'NOT met'}; >= 95% where fp32 is confident: "
-                             f"{'met' if t['confident_met'] else 'NOT met'}")
+            if fmt not in v:
+                continue
+            t = v[fmt]
+            ranks = ", ".join(f"{k} {r:.2f}" for k, r in t["selection_ranks"].items())
+            latency = (f"; latency <= 1.05x keras.applications int8: {met(t['latency_met'])} "
+                       f"({t['latency_over_keras_int8']:.2f}x)" if "latency_met" in t else "")
+            lines.append(f"- **{fmt}** default ({t['method']}): {t['sqnr_db']:.1f} dB, SQNR >= peer + 2 dB: "
+                         f"{met(t['sqnr_met'])}; agreement {100 * t['top1_agreement']:.1f}% >= peer: "
+                         f"{met(t['agreement_met'])}; {100 * t['confident_agreement']:.1f}% where fp32 is confident, "
+                         f">= 95%: {met(t['confident_met'])}{latency}. Mean rank of the candidates on the selection "
+                         f"photos (SQNR, agreement, confident agreement): {ranks}.")
+        lines += ["", "Variants of each default, on the evaluation photos (SQNR, agreement, confident agreement):"]
+        for name, r in results.items():
+            base = next((f"{fmt}-plan-{DEFAULT_RANGES}-bc" for fmt in ("onnx", "tflite")
+                         if name.startswith(f"{fmt}-plan-{DEFAULT_RANGES}-bc-")), None)
+            if base in results:
+                e, d = r["evaluation"], results[base]["evaluation"]
+                lines.append(f"- {name} ({r['description']}): {e['sqnr_db']:.1f} dB, {100 * e['top1_agreement']:.1f}%, "
+                             f"{100 * e['confident_agreement']:.1f}% against the default's {d['sqnr_db']:.1f} dB, "
+                             f"{100 * d['top1_agreement']:.1f}%, {100 * d['confident_agreement']:.1f}%")
     write_results("int8_methods", record, "\n".join(lines) + "\n")
 
 

@@ -227,6 +227,25 @@ def test_mixed_precision_leaves_the_named_layers_in_float(fashion_run, tmp_path)
         assert report["artifacts"][name]["top1_agreement"] >= 0.9
 
 
+def int8_weight_peak(path: Path) -> int:
+    """The largest |int8 weight| in a QDQ .onnx."""
+    import onnx
+
+    weights = [onnx.numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and len(t.dims) > 1]
+    return max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+
+
+def test_onnx_weights_are_7_bit_unless_asked(bundle, fashion_run, tmp_path):
+    assert int8_weight_peak(bundle / "model.int8.onnx") <= 64
+    out = tmp_path / "full"
+    result = edgemb("export", fashion_run, "--int8", "--formats", "onnx", "--onnx-8bit-weights",
+                    "--calib-samples", 100, "--val-samples", 200, "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int8_weight_peak(out / "model.int8.onnx") == 127
+    assert json.loads((out / "report.json").read_text())["int8_method"]["onnx_weight_bits"] == 8
+
+
 def test_bad_calibration_ranges(fashion_run, tmp_path):
     result = edgemb("export", fashion_run, "--int8", "--calib-ranges", "entropy", "--out", tmp_path / "b")
     assert result.returncode == 2 and "minmax, percentile, mse" in one_line_error(result)

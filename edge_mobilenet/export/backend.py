@@ -39,6 +39,7 @@ class Job:
     work: Path                      # scratch space, removed after the export
     log: Callable[[str], None] = print
     plan: Int8Plan | None = None    # int8 biases and activation ranges (export/calibration.py)
+    onnx_reduce_range: bool = True  # 7-bit int8 .onnx weights (export/onnx.py says why)
 
     @property
     def int8(self) -> bool:

@@ -71,7 +71,8 @@ def export_bundle(run_dir: Path, out_dir: Path, **options) -> dict:
 
 def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = False,
                  calib_data: str | None = None, calib_samples: int = 300, calib_ranges: str = DEFAULT_RANGES,
-                 bias_correction: bool = True, float_layers: int = 0, val_samples: int = 1000, force: bool = False,
+                 bias_correction: bool = True, float_layers: int = 0, onnx_reduce_range: bool = True,
+                 val_samples: int = 1000, force: bool = False,
                  android_demo: Path | None = None, log=print) -> dict:
     start = time.perf_counter()
     info, model = load_run(run_dir)
@@ -131,6 +132,7 @@ def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = 
     report["pytorch"] = torch_metrics
     if plan is not None:
         report["int8_method"] = plan.method | {"formats": sorted(PLANNED_FORMATS & set(formats)),
+                                               "onnx_weight_bits": 7 if onnx_reduce_range else 8,
                                                "chosen_by": "benchmarks/results/int8_methods.md"}
 
     with atomic_dir(out_dir, force=force) as tmp:
@@ -142,7 +144,7 @@ def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = 
 
         backends = [BACKENDS[name] for name in formats]
         for backend in backends:
-            backend.build(Job(model, info, calibration, tmp, work, step, plan))
+            backend.build(Job(model, info, calibration, tmp, work, step, plan, onnx_reduce_range))
         shutil.rmtree(work)
 
         write_text_atomic(tmp / "labels.txt", "\n".join(info.class_names) + "\n")

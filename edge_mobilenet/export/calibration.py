@@ -129,7 +129,8 @@ def layer_sensitivity(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np
 
 
 def correct_biases(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
-                   ranges: dict[str, tuple[float, float]]) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+                   ranges: dict[str, tuple[float, float]],
+                   float_layers: frozenset = frozenset()) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Bias-corrected folded weights, and each layer's mean |shift| before correction
     (in units of that layer's output standard deviation).
 
@@ -166,7 +167,7 @@ def correct_biases(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.nd
             for conv in block.convs:
                 name = f"conv{index}"
                 weight, bias = w[f"{name}.weight"], w[f"{name}.bias"]
-                weight_q = quantize_weight(weight)
+                weight_q = weight if name in float_layers else quantize_weight(weight)
                 pad = (conv.kernel - 1) // 2
 
                 def apply(t, kernel, conv=conv, bias=bias, pad=pad):
@@ -184,7 +185,7 @@ def correct_biases(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.nd
         fp = [t.mean((2, 3)) for t in fp]
         q = [fake_quantize(t.mean((2, 3)), *ranges["pool"]) for t in q]
         weight, bias = w["classifier.weight"], w["classifier.bias"]
-        weight_q = quantize_weight(weight)
+        weight_q = weight if "classifier" in float_layers else quantize_weight(weight)
         delta = layer("classifier", lambda t: F.linear(t, weight, bias), lambda t: F.linear(t, weight_q, bias))
         corrected["classifier.bias"] = (bias + delta).numpy()
     return corrected, shifts
@@ -210,14 +211,15 @@ def plan_int8(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray
     method = {"ranges": ranges, "bias_correction": bias_correction, "calibration_images": len(inputs)}
     plan = Int8Plan(dict(weights), found, method)
     subset = inputs[::max(1, len(inputs) // correction_images)][:correction_images]
-    if bias_correction:
-        plan.weights, plan.shifts = correct_biases(spec, weights, subset, found)
-        method["correction_images"] = len(subset)
     if float_layers:
-        # ranked on a few images: each layer costs one simulated pass of the network
-        gains = layer_sensitivity(spec, plan.weights, subset[:SENSITIVITY_IMAGES], found)
+        # ranked on a few images (each layer costs one simulated pass of the network), before
+        # bias correction, which then corrects for the int8 layers only
+        gains = layer_sensitivity(spec, weights, subset[:SENSITIVITY_IMAGES], found)
         plan.float_layers = sorted(gains, key=gains.get, reverse=True)[:float_layers]
         method["float_layers"] = {name: gains[name] for name in plan.float_layers}
+    if bias_correction:
+        plan.weights, plan.shifts = correct_biases(spec, weights, subset, found, frozenset(plan.float_layers))
+        method["correction_images"] = len(subset)
     return plan
 
 

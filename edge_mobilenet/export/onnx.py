@@ -55,7 +55,8 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
     activations: QUInt8 (the default) or QInt8, which benchmarks/export_targets.py
     times against it (S8S8). plan: corrected biases and activation ranges from
     export.calibration, replacing the folded biases and ONNX Runtime's own MinMax ranges.
-    reduce_range: 7-bit weights (see below); False only to measure what they cost."""
+    reduce_range: 7-bit weights (see below); False: 8-bit ones, more accurate where ONNX
+    Runtime has int8 dot products (Arm, x86 with VNNI): benchmarks/results/int8_methods.md."""
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)  # folds, infers shapes
@@ -85,8 +86,9 @@ class OnnxBackend(Backend):
         job.log("model.onnx: torch.onnx (dynamo) export, onnx.checker")
         if job.int8:
             quantize_onnx(job.out / "model.onnx", job.out / "model.int8.onnx", job.normalized_calibration(),
-                          plan=job.plan)
-            job.log("model.int8.onnx: ONNX Runtime static QDQ quantization")
+                          plan=job.plan, reduce_range=job.onnx_reduce_range)
+            bits = 7 if job.onnx_reduce_range else 8
+            job.log(f"model.int8.onnx: ONNX Runtime static QDQ quantization, {bits}-bit weights")
 
     def input_contract(self, precision: str) -> dict:
         return {"layout": "NCHW", "normalized": True}

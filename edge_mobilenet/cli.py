@@ -116,8 +116,9 @@ def data_argument(value: str) -> str:
 
 
 def starting_run_options(ctx, pretrained: str) -> dict:
-    """--qat fine-tunes RUN as it is: the options RUN was trained with that fix the network
-    and the data split, where the command line does not give them."""
+    """--qat fine-tunes RUN as it is: the options RUN was trained with that fix the network,
+    the data split and the training images and their augmentation, where the command line
+    does not give them."""
     from click.core import ParameterSource
 
     from .run import RUN_FILE, read_run_info
@@ -129,6 +130,8 @@ def starting_run_options(ctx, pretrained: str) -> dict:
     recorded = {"data": info.dataset.get("path", info.dataset["kind"]), "arch": info.arch, "alpha": info.alpha,
                 "resolution": info.resolution, "val_fraction": info.dataset.get("val_fraction"),
                 "seed": info.dataset.get("seed")}
+    training = info.extra.get("training") or {}
+    recorded |= {k: training.get(k) for k in ("train_subset", "min_crop_scale", "label_smoothing", "batch_size")}
     return {k: v for k, v in recorded.items()
             if v is not None and ctx.get_parameter_source(k) is not ParameterSource.COMMANDLINE}
 
@@ -163,7 +166,8 @@ def starting_run_options(ctx, pretrained: str) -> dict:
 @click.option("--qat", is_flag=True,
               help="Quantization-aware fine-tuning of --pretrained RUN: trains RUN's BatchNorm-folded network "
               "through the int8 scheme of `edgemb export --int8` and writes an ordinary run that exports "
-              "through it. RUN's data, arch, alpha, resolution, split and seed are the defaults. "
+              "through it. RUN's data, arch, alpha, resolution, split, seed, training subset, batch size and "
+              "augmentation are the defaults. "
               "Use a small --lr (e.g. 0.005) and an epoch or two.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
 @click.option("--workers", type=click.IntRange(0, 256),

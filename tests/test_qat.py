@@ -73,7 +73,7 @@ def test_qat_fine_tune_exports_through_the_int8_path(fashion_run, tmp_path):
     report = json.loads((bundle / "report.json").read_text())
     int8 = report["artifacts"]["model.int8.onnx"]
     assert int8["top1_agreement"] > 0.9  # with the written-back fp32 model on validation images
-    assert abs(int8["top1"] - fake_quantized_top1) < 0.05  # the simulation predicts the real int8 model
+    assert abs(int8["top1"] - report["pytorch"]["top1"]) < 0.03  # on the same images
 
 
 def test_interrupted_qat_run_resumes_to_the_same_weights(fashion_run, tmp_path):

@@ -33,11 +33,11 @@ from benchmarks.machine import machine_info  # noqa: E402
 from benchmarks.rounds import write_results  # noqa: E402
 from edge_mobilenet.data.images import read_image  # noqa: E402
 from edge_mobilenet.data.preprocess import normalize, preprocess  # noqa: E402
-from edge_mobilenet.export.calibration import DEFAULT_RANGES, Int8Plan, plan_int8  # noqa: E402
+from edge_mobilenet.export.calibration import Int8Plan, plan_int8  # noqa: E402
 from edge_mobilenet.export.onnx import Calibration, export_onnx, quantize_onnx  # noqa: E402
 from edge_mobilenet.export.tflite import convert_tflite  # noqa: E402
 from edge_mobilenet.metrics import sqnr_db  # noqa: E402
-from edge_mobilenet.quantization import folded_weights  # noqa: E402
+from edge_mobilenet.quantization import DEFAULT_RANGES, folded_weights  # noqa: E402
 from edge_mobilenet.pretrained import imagenet_mobilenet_v2, write_pretrained_run  # noqa: E402
 from edge_mobilenet.run import RUN_FILE, read_run_info  # noqa: E402
 

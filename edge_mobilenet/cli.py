@@ -58,7 +58,7 @@ def parse_formats(ctx, param, value: str) -> tuple[str, ...]:
 
 
 def parse_ranges(ctx, param, value: str | None) -> str | None:
-    from .export.calibration import RANGE_METHODS
+    from .quantization import RANGE_METHODS
 
     if value is not None and value not in RANGE_METHODS:
         raise click.BadParameter(f"{value!r}: choose from {', '.join(RANGE_METHODS)}")
@@ -94,7 +94,7 @@ def export(run_dir, out, int8, formats, calib_data, calib_samples, calib_ranges,
            onnx_8bit_weights, val_samples, force, android_demo):
     """Export a run to ONNX, TFLite and ExecuTorch, validated against PyTorch."""
     from .export.bundle import export_bundle
-    from .export.calibration import DEFAULT_RANGES
+    from .quantization import DEFAULT_RANGES
     from .export.report import report_markdown
 
     out = out or Path("export") / Path(run_dir).resolve().name
@@ -140,6 +140,27 @@ def data_argument(value: str) -> str:
     return value if value == "fashion-mnist" else str(Path(value).resolve())
 
 
+def starting_run_options(ctx, pretrained: str) -> dict:
+    """--qat fine-tunes RUN as it is: the options RUN was trained with that fix the network,
+    the data split and the training images and their augmentation, where the command line
+    does not give them."""
+    from click.core import ParameterSource
+
+    from .run import RUN_FILE, read_run_info
+
+    folder = Path(pretrained) if Path(pretrained).is_dir() else Path(pretrained).parent
+    if not (folder / RUN_FILE).is_file():
+        return {}
+    info = read_run_info(folder)
+    recorded = {"data": info.dataset.get("path", info.dataset["kind"]), "arch": info.arch, "alpha": info.alpha,
+                "resolution": info.resolution, "val_fraction": info.dataset.get("val_fraction"),
+                "seed": info.dataset.get("seed")}
+    training = info.extra.get("training") or {}
+    recorded |= {k: training.get(k) for k in ("train_subset", "min_crop_scale", "label_smoothing", "batch_size")}
+    return {k: v for k, v in recorded.items()
+            if v is not None and ctx.get_parameter_source(k) is not ParameterSource.COMMANDLINE}
+
+
 @cli.command()
 @click.option("--data", default="fashion-mnist", show_default=True,
               help="fashion-mnist, or a folder with one subfolder of images per class (or train/ and val/).")
@@ -167,6 +188,12 @@ def data_argument(value: str) -> str:
 @click.option("--pretrained", help="imagenet, or a run directory or checkpoint to start from "
               "(its classifier is replaced when the classes differ).")
 @click.option("--freeze-backbone", is_flag=True, help="Train the classifier only.")
+@click.option("--qat", is_flag=True,
+              help="Quantization-aware fine-tuning of --pretrained RUN: trains RUN's BatchNorm-folded network "
+              "through the int8 scheme of `edgemb export --int8` and writes an ordinary run that exports "
+              "through it. RUN's data, arch, alpha, resolution, split, seed, training subset, batch size and "
+              "augmentation are the defaults. "
+              "Use a small --lr (e.g. 0.005) and an epoch or two.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
 @click.option("--workers", type=click.IntRange(0, 256),
               help="Processes decoding and augmenting images while the step runs (0: in the training "
@@ -187,11 +214,15 @@ def train(ctx, out, resume, **options):
     options["data"] = data_argument(options["data"])
     if options["pretrained"] and options["pretrained"] != "imagenet":
         options["pretrained"] = str(Path(options["pretrained"]).resolve())
+        if options["qat"] and not resume:
+            options |= starting_run_options(ctx, options["pretrained"])
     if resume:
         given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) is ParameterSource.COMMANDLINE}
         config = saved_config(out).resumed_with(given)
     else:
         config = TrainConfig(**{k: v for k, v in options.items() if v is not None})
+    if config.conflict():
+        raise click.UsageError(config.conflict())
     run_training(config, out, ConsoleReporter(), resume=resume)
 
 

@@ -20,9 +20,9 @@ from ..io import (DISK_FULL, DiskFull, atomic_dir, folder_lock, sweep_stale, wri
 from ..metrics import top_k_accuracy
 from ..run import WEIGHTS_FILE, load_run
 from ..runtime import load_runner
-from ..quantization import folded_weights
+from ..quantization import DEFAULT_RANGES, folded_weights
 from .backend import Job
-from .calibration import DEFAULT_RANGES, describe_plan, plan_int8
+from .calibration import describe_plan, plan_int8
 from .executorch import ExecuTorchBackend
 from .layer_report import artifact_layers
 from .onnx import OPSET, OnnxBackend

@@ -5,7 +5,8 @@ small simulation of the int8 network every backend builds: weights symmetric int
 output channel, activations asymmetric 8-bit per tensor at each conv output (after its
 activation), each residual add, the pooled features and the logits.
 
-- Ranges (`activation_ranges`): per quantized tensor, from the calibration images:
+- Ranges (quantization.activation_ranges, in the lower layer so that QAT in train/
+  calibrates as the export does): per quantized tensor, from the calibration images:
   "minmax" (what TFLiteConverter and ONNX Runtime's default use), "percentile", or
   "mse" (the clipping range that minimises the tensor's own quantization error).
 - Bias correction (`correct_biases`): layer by layer, the per-channel mean shift that
@@ -24,78 +25,10 @@ import torch.nn.functional as F
 
 from ..models.spec import ArchSpec
 from ..metrics import sqnr_db
-from ..quantization import activate, fake_quantize, forward, quantize_weight, tensors
+from ..quantization import (CHUNK, DEFAULT_RANGES, activate, activation_ranges, fake_quantize, forward, quantize_weight,
+                            tensors)
 
-RANGE_METHODS = ("minmax", "percentile", "mse")
-# Chosen on held-out photos (the selection split of benchmarks/int8_methods.py, never its
-# evaluation photos): see benchmarks/results/int8_methods.md.
-DEFAULT_RANGES = "mse"
-BINS = 2048
-PERCENTILE = 99.99
-CHUNK = 16
 SENSITIVITY_IMAGES = 32
-
-
-def clip_range(hist: np.ndarray, low: float, high: float, method: str) -> tuple[float, float]:
-    """[low, high] of one tensor from its histogram over [low, high] (BINS bins)."""
-    edges = np.linspace(low, high, len(hist) + 1)
-    centers = (edges[:-1] + edges[1:]) / 2
-    if method == "percentile":
-        cdf = np.cumsum(hist) / hist.sum()
-        tail = (100 - PERCENTILE) / 100
-        lo = centers[np.searchsorted(cdf, tail)] if low < 0 else low
-        hi = centers[min(np.searchsorted(cdf, 1 - tail), len(centers) - 1)]
-        return float(min(lo, 0.0)), float(max(hi, 0.0))
-    # mse: the clipping range (a grid of shrunk [low, high]) with the least squared error
-    # of quantizing this tensor's values, clipping included.
-    fractions = np.linspace(0.05, 1.0, 64)
-    lows = [low] if low >= 0 else low * fractions
-    best, best_error = (low, high), np.inf
-    kept = hist > 0
-    values, counts = centers[kept], hist[kept]
-    for lo in lows:
-        lo = min(lo, 0.0)
-        his = np.maximum(high * fractions, 1e-8)
-        scale = (his - lo) / 255  # one candidate per row
-        zero = np.round(-lo / scale)
-        q = (np.clip(np.round(values[None] / scale[:, None]) + zero[:, None], 0, 255) - zero[:, None]) * scale[:, None]
-        error = ((q - values[None]) ** 2 * counts[None]).sum(1)
-        i = int(error.argmin())
-        if error[i] < best_error:
-            best, best_error = (float(lo), float(his[i])), error[i]
-    return best
-
-
-def activation_ranges(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,
-                      method: str = "minmax") -> dict[str, tuple[float, float]]:
-    """{tensor name: (low, high)} from fp32 activations on inputs (float32 N x 3 x R x R, normalized)."""
-    if method not in RANGE_METHODS:
-        raise ValueError(f"unknown range method {method!r}: choose one of {', '.join(RANGE_METHODS)}")
-    w = tensors(weights)
-    x = torch.from_numpy(np.ascontiguousarray(inputs, np.float32))
-    extremes: dict[str, list[float]] = {}
-
-    def observe(name, t):
-        lo, hi = float(t.min()), float(t.max())
-        old = extremes.get(name, [lo, hi])
-        extremes[name] = [min(old[0], lo), max(old[1], hi)]
-        return t
-
-    with torch.inference_mode():
-        for chunk in x.split(CHUNK):
-            forward(spec, w, chunk, observe)
-        if method == "minmax":
-            return {name: (min(lo, 0.0), max(hi, 0.0)) for name, (lo, hi) in extremes.items()}
-        hists = {name: np.zeros(BINS) for name in extremes}
-
-        def histogram(name, t):
-            lo, hi = extremes[name]
-            hists[name] += torch.histc(t.float(), BINS, lo, max(hi, lo + 1e-8)).double().numpy()
-            return t
-
-        for chunk in x.split(CHUNK):
-            forward(spec, w, chunk, histogram)
-    return {name: clip_range(hists[name], *extremes[name], method) for name in extremes}
 
 
 def simulate(spec: ArchSpec, weights: dict[str, np.ndarray], inputs: np.ndarray,

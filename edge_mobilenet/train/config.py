@@ -32,10 +32,19 @@ class TrainConfig:
     train_subset: int | None = None  # train on a seeded random subset of this many images
     pretrained: str | None = None  # "imagenet", or a run directory or checkpoint
     freeze_backbone: bool = False
+    qat: bool = False  # fine-tune the run given as `pretrained` through the simulated int8 network (train/qat.py)
     seed: int = 0
     workers: int = TRAINING_WORKERS  # data loader processes decoding images; results do not depend on it
     cache: bool = False  # keep a folder's decoded images on disk for later runs; results do not depend on it
     channels_last: bool = True  # memory format of the model and its inputs (faster on CPU)
+
+    def conflict(self) -> str | None:
+        """What is wrong with this combination of options, if anything."""
+        if self.qat and self.pretrained in (None, "imagenet"):
+            return "--qat fine-tunes a finished run for int8: give that run with --pretrained RUN"
+        if self.qat and self.freeze_backbone:
+            return "--qat trains every layer through fake quantization: drop --freeze-backbone"
+        return None
 
     def to_json(self) -> dict:
         return asdict(self)

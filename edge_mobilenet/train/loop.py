@@ -25,11 +25,13 @@ from ..errors import EdgembError
 from ..io import folder_lock, sweep_stale
 from ..models import MobileNet, build_model
 from ..processes import Interrupted, interruptible
+from ..quantization import DEFAULT_RANGES
 from ..run import FORMAT_VERSION, RUN_FILE, WEIGHTS_FILE, RunInfo, versions, write_run_info
 from .batches import normalize_batch
 from .config import TrainConfig
 from .distributed import Processes, start_processes
 from .loader import EpochStream, ModelInputs, TrainingCrops
+from .qat import CALIBRATION_IMAGES, QATNet, calibration_inputs
 from .run_files import LAST_FILE, write_curves, write_history
 from .seeds import DROPOUT, INIT, derived_seed
 from .weights import load_starting_weights, restore_checkpoint, save_checkpoint
@@ -98,12 +100,18 @@ def load_data(config: TrainConfig, track: Track) -> Data:
 
 
 def build_training(config: TrainConfig, class_names: list[str], steps: int, processes: Processes,
-                   starting_weights: bool = True) -> tuple[MobileNet, torch.optim.Optimizer, object]:
-    """The model (with --pretrained weights unless told not to), optimizer and LR schedule."""
+                   starting_weights: bool = True) -> tuple[MobileNet | QATNet, torch.optim.Optimizer, object]:
+    """The model (with --pretrained weights unless told not to), optimizer and LR schedule.
+    With --qat the model is the BatchNorm-folded QATNet of those weights."""
     torch.manual_seed(derived_seed(config.seed, INIT))
     model = build_model(config.arch, config.alpha, len(class_names))
     if config.pretrained and starting_weights:
-        load_starting_weights(model, config.pretrained, config.arch, config.alpha, class_names)
+        replaced = load_starting_weights(model, config.pretrained, config.arch, config.alpha, class_names)
+        if config.qat and replaced:
+            raise EdgembError(f"--qat fine-tunes {config.pretrained} as it is, but its classes differ from "
+                              f"those of {config.data}: give the data it was trained on")
+    if config.qat:
+        model = QATNet.from_model(model)
     if config.freeze_backbone:
         model.features.requires_grad_(False)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
@@ -119,6 +127,11 @@ def build_training(config: TrainConfig, class_names: list[str], steps: int, proc
     else:
         scheduler = torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
     return model, optimizer, scheduler
+
+
+def run_weights(model: MobileNet | QATNet) -> dict[str, torch.Tensor]:
+    """What model.pt holds: MobileNet weights (a QATNet's are written back into one)."""
+    return model.mobilenet_state() if isinstance(model, QATNet) else model.state_dict()
 
 
 def set_train_mode(model: MobileNet, freeze_backbone: bool) -> None:
@@ -267,6 +280,10 @@ def run_info(config: TrainConfig, data: Data, best: dict | None, processes: Proc
                       # which images picked the checkpoint: paths relative to the dataset, or indices
                       "val_ids": data.val.ids},
              "processes": processes.world_size, "versions": versions()}
+    if config.qat:
+        extra["qat"] = {"fine_tune_of": config.pretrained, "weights": "int8 symmetric per output channel",
+                        "activations": "8-bit asymmetric per tensor", "ranges": DEFAULT_RANGES,
+                        "calibration_images": CALIBRATION_IMAGES}
     return RunInfo(config.arch, config.alpha, config.resolution, data.train.class_names, data.pre,
                    data.dataset, extra)
 
@@ -277,6 +294,8 @@ def train(config: TrainConfig, out: Path, reporter: Reporter = Quiet(), resume: 
     folder's lock. SIGINT and SIGTERM stop it between two writes (each is atomic): the
     reporter is told where, and Interrupted propagates."""
     out = Path(out)
+    if config.conflict():
+        raise EdgembError(config.conflict())
     check_resumable(out) if resume else check_fresh(out)
     processes = start_processes()  # under torchrun this waits for all: nobody writes before all checked
     position = Position()
@@ -324,12 +343,17 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
     if processes.is_main:
         write_run_info(out, run_info(config, data, best, processes))
     parallel_model = processes.wrap(model)
+    if config.qat:  # ranges of the weights training starts from (when resuming, those last.pt holds)
+        qat_inputs = calibration_inputs(data.dataset, data.pre)
+        model.calibrate(qat_inputs)
     for epoch in range(start_epoch, config.epochs):
         position.epoch, position.step = epoch + 1, 0
         reporter.epoch_started(epoch + 1, config.epochs, batches * config.batch_size)
         record = {"epoch": epoch + 1}
         record |= train_epoch(parallel_model, model, data, streams.train, config, epoch, optimizer, scheduler,
                               processes, reporter, position)
+        if config.qat:  # the ranges an export of the new weights would calibrate: for validation, next epoch
+            model.calibrate(qat_inputs)
         record |= validation_metrics(model, streams, epoch, data.pre, processes, reporter.track)
         bad = record.pop("train_bad_files") + record.pop("val_bad_files")
         new_bad = sorted(set(processes.gather(bad)) - data.skipped)
@@ -339,7 +363,7 @@ def train_processes(config: TrainConfig, out: Path, reporter: Reporter, resume: 
         if best is None or record["val_top1"] > best["val_top1"]:
             best = {k: record[k] for k in ("epoch", "val_top1", "val_top5", "val_loss")}
             if processes.is_main:
-                save_state_dict(out / WEIGHTS_FILE, model.state_dict())
+                save_state_dict(out / WEIGHTS_FILE, run_weights(model))
         if processes.is_main:
             write_history(out, history)
             write_curves(out, history)

@@ -193,7 +193,8 @@ def starting_run_options(ctx, pretrained: str) -> dict:
               "through the int8 scheme of `edgemb export --int8` and writes an ordinary run that exports "
               "through it. RUN's data, arch, alpha, resolution, split, seed, training subset, batch size and "
               "augmentation are the defaults. "
-              "Use a small --lr (e.g. 0.005) and an epoch or two.")
+              "Use a small --lr (benchmarks/results/qat.md used 0.002) "
+              "and an epoch or two.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
 @click.option("--workers", type=click.IntRange(0, 256),
               help="Processes decoding and augmenting images while the step runs (0: in the training "

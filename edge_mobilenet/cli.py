@@ -97,6 +97,11 @@ def export(run_dir, out, int8, formats, calib_data, calib_samples, calib_ranges,
     from .quantization import DEFAULT_RANGES
     from .export.report import report_markdown
 
+    int8_options = {"--calib-ranges": calib_ranges, "--no-bias-correction": not bias_correction,
+                    "--float-layers": float_layers, "--onnx-8bit-weights": onnx_8bit_weights}
+    given = [name for name, value in int8_options.items() if value]
+    if given and not int8:
+        raise click.UsageError(f"{', '.join(given)} only shape int8 files: add --int8")
     out = out or Path("export") / Path(run_dir).resolve().name
     try:
         with interruptible():

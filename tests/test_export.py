@@ -249,6 +249,8 @@ def test_onnx_weights_are_7_bit_unless_asked(bundle, fashion_run, tmp_path):
 def test_bad_calibration_ranges(fashion_run, tmp_path):
     result = edgemb("export", fashion_run, "--int8", "--calib-ranges", "entropy", "--out", tmp_path / "b")
     assert result.returncode == 2 and "minmax, percentile, mse" in one_line_error(result)
+    result = edgemb("export", fashion_run, "--float-layers", 2, "--out", tmp_path / "b")
+    assert result.returncode == 2 and "--float-layers only shape int8 files: add --int8" in one_line_error(result)
 
 
 def test_existing_output_needs_force(fashion_run, tmp_path):

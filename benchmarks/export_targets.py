@@ -33,7 +33,7 @@ from edge_mobilenet.bench.harness import Settings  # noqa: E402
 from edge_mobilenet.bench.models import open_models  # noqa: E402
 from edge_mobilenet.bench.targets import get_target  # noqa: E402
 from edge_mobilenet.data import calibration_images  # noqa: E402
-from edge_mobilenet.data.preprocess import normalize  # noqa: E402
+from edge_mobilenet.data.preprocess import normalize_nchw  # noqa: E402
 from edge_mobilenet.export.bundle import export_bundle  # noqa: E402
 from edge_mobilenet.export.onnx import quantize_onnx  # noqa: E402
 from edge_mobilenet.run import RUN_FILE, read_run_info  # noqa: E402
@@ -47,7 +47,7 @@ def quantize_s8s8(bundle: Path, folder: Path, calibration_pixels, pre) -> Path:
     folder.mkdir()
     shutil.copy(bundle / RUN_FILE, folder / RUN_FILE)
     out = folder / "model.s8s8.onnx"
-    quantize_onnx(bundle / "model.onnx", out, normalize(calibration_pixels, pre).transpose(0, 3, 1, 2).copy(),
+    quantize_onnx(bundle / "model.onnx", out, normalize_nchw(calibration_pixels, pre),
                   activations=QuantType.QInt8)
     return out
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.machine import machine_info  # noqa: E402
 from benchmarks.rounds import write_results  # noqa: E402
 from edge_mobilenet.data.images import read_image  # noqa: E402
-from edge_mobilenet.data.preprocess import normalize, preprocess  # noqa: E402
+from edge_mobilenet.data.preprocess import normalize, normalize_nchw, preprocess  # noqa: E402
 from edge_mobilenet.export.calibration import Int8Plan, plan_int8  # noqa: E402
 from edge_mobilenet.export.onnx import Calibration, export_onnx, quantize_onnx  # noqa: E402
 from edge_mobilenet.export.tflite import convert_tflite  # noqa: E402
@@ -161,7 +161,7 @@ class Workspace:
         return np.concatenate([crops, crops[:, :, ::-1]]) if views == "flips" else crops
 
     def normalized(self, pixels: np.ndarray) -> np.ndarray:
-        return normalize(pixels, self.pre).transpose(0, 3, 1, 2).copy()
+        return normalize_nchw(pixels, self.pre)
 
     def evaluate(self, method: str, artifact: Path, extra: dict) -> dict:
         predict = predict_onnx if artifact.suffix == ".onnx" else predict_tflite

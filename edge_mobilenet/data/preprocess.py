@@ -136,3 +136,8 @@ def normalize(pixels: np.ndarray, pre: Preprocessing) -> np.ndarray:
     mean = np.asarray(pre.mean, np.float32)
     std = np.asarray(pre.std, np.float32)
     return (pixels.astype(np.float32) - mean) / std
+
+
+def normalize_nchw(pixels: np.ndarray, pre: Preprocessing) -> np.ndarray:
+    """uint8 NHWC pixels -> float32 normalized NCHW, contiguous: the PyTorch model's input."""
+    return np.ascontiguousarray(normalize(pixels, pre).transpose(0, 3, 1, 2))

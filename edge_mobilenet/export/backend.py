@@ -47,8 +47,8 @@ class Job:
 
     def normalized_calibration(self) -> np.ndarray:
         """The calibration pixels as float32 N x 3 x R x R, normalized like the PyTorch model's input."""
-        from ..data.preprocess import normalize
-        return np.ascontiguousarray(normalize(self.calibration, self.info.preprocessing).transpose(0, 3, 1, 2))
+        from ..data.preprocess import normalize_nchw
+        return normalize_nchw(self.calibration, self.info.preprocessing)
 
 
 class Backend:

@@ -9,11 +9,10 @@ import shutil
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..data import calibration_images, load_split
-from ..data.preprocess import normalize
+from ..data.preprocess import normalize, normalize_nchw
 from ..errors import EdgembError
 from ..io import (DISK_FULL, DiskFull, atomic_dir, folder_lock, sweep_stale, write_bytes_atomic, write_json_atomic,
                   write_text_atomic)
@@ -103,7 +102,7 @@ def write_bundle(run_dir: Path, out_dir: Path, *, formats=FORMATS, int8: bool = 
         t = stage(f"calibration: {len(calibration)} images from {source}", t)
     plan = None
     if int8 and PLANNED_FORMATS & set(formats):
-        inputs = np.ascontiguousarray(normalize(calibration, pre).transpose(0, 3, 1, 2))
+        inputs = normalize_nchw(calibration, pre)
         plan = plan_int8(model.spec, folded_weights(model), inputs, calib_ranges, bias_correction,
                          float_layers=float_layers)
         t = stage(f"int8 plan: {describe_plan(plan.method)}", t)

@@ -15,7 +15,7 @@ import torch
 from ai_edge_litert.interpreter import Interpreter
 from onnx import numpy_helper
 
-from ..data.preprocess import Preprocessing, normalize
+from ..data.preprocess import Preprocessing, normalize_nchw
 from ..metrics import sqnr_db
 from ..models import MobileNet
 from ..models.spec import ArchSpec
@@ -32,7 +32,7 @@ def layer_report(path: Path, spec: ArchSpec, weights: dict[str, np.ndarray], pix
     model at `path` against the fp32 folded `weights`, on uint8 N x R x R x 3 `pixels`
     (the first LAYER_IMAGES). drop_db is None for the first point (nothing precedes it)."""
     pixels = pixels[:LAYER_IMAGES]
-    x = np.ascontiguousarray(normalize(pixels, pre).transpose(0, 3, 1, 2))
+    x = normalize_nchw(pixels, pre)
     names = quantized_points(spec)
     reference = reference_points(spec, weights, x)
     path = Path(path)

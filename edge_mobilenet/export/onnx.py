@@ -70,7 +70,7 @@ def quantize_onnx(fp32_path: Path, int8_path: Path, calibration: np.ndarray,
                         # 7-bit weights: ONNX Runtime's uint8 x int8 kernels on x86 without VNNI
                         # (AVX2) sum pairs of products in int16, which saturates with 8-bit weights.
                         # On such a CPU the test fixture's agreement with PyTorch went from 64% to
-                        # 97% (3.0 to 23.6 dB); the file runs on any CPU, so it is always on.
+                        # 97% (3.0 to 23.6 dB); the file runs on any CPU, so it is the default.
                         reduce_range=reduce_range,
                         activation_type=activations, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=excluded,

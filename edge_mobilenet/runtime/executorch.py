@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from ..data.preprocess import normalize
+from ..data.preprocess import normalize_nchw
 from ..errors import EdgembError
 from .base import Runner
 
@@ -59,7 +59,7 @@ class ExecuTorchRunner(Runner):
 
     def prepare(self, pixels):
         pre = self.require_info("input normalization").preprocessing
-        return np.ascontiguousarray(normalize(pixels, pre).transpose(0, 3, 1, 2))
+        return normalize_nchw(pixels, pre)
 
     def invoke(self, tensor):
         import torch

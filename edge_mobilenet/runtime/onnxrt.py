@@ -2,7 +2,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ..data.preprocess import normalize
+from ..data.preprocess import normalize_nchw
 from ..errors import EdgembError
 from .base import Runner
 from .graph_cost import onnx_graph_cost
@@ -54,7 +54,7 @@ class OnnxRunner(Runner):
 
     def prepare(self, pixels):
         pre = self.require_info("input normalization").preprocessing
-        return np.ascontiguousarray(normalize(pixels, pre).transpose(0, 3, 1, 2))
+        return normalize_nchw(pixels, pre)
 
     def invoke(self, tensor):
         return self.session.run(None, {self.input_name: tensor})[0]

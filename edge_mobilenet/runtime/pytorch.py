@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from ..checkpoints import load_state_dict
-from ..data.preprocess import normalize
+from ..data.preprocess import normalize_nchw
 from ..errors import EdgembError
 from ..run import WEIGHTS_FILE
 from .base import Runner
@@ -38,7 +38,7 @@ class TorchRunner(Runner):
         return self.weights.stat().st_size
 
     def prepare(self, pixels):
-        return np.ascontiguousarray(normalize(pixels, self.info.preprocessing).transpose(0, 3, 1, 2))
+        return normalize_nchw(pixels, self.info.preprocessing)
 
     def invoke(self, tensor):
         torch.set_num_threads(self.threads)

@@ -294,8 +294,8 @@ def train(config: TrainConfig, out: Path, reporter: Reporter = Quiet(), resume: 
     folder's lock. SIGINT and SIGTERM stop it between two writes (each is atomic): the
     reporter is told where, and Interrupted propagates."""
     out = Path(out)
-    if config.conflict():
-        raise EdgembError(config.conflict())
+    if problem := config.conflict():
+        raise EdgembError(problem)
     check_resumable(out) if resume else check_fresh(out)
     processes = start_processes()  # under torchrun this waits for all: nobody writes before all checked
     position = Position()

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..data import calibration_images
-from ..data.preprocess import Preprocessing, normalize
+from ..data.preprocess import Preprocessing, normalize_nchw
 from ..models import MobileNet
 from ..models.spec import ArchSpec
 from ..quantization import DEFAULT_RANGES, activation_ranges, fake_quantize, folded_weights, forward, quantize_weight
@@ -98,4 +98,4 @@ def key(name: str) -> str:
 def calibration_inputs(dataset: dict, pre: Preprocessing) -> np.ndarray:
     """The images `edgemb export --int8` calibrates a run on `dataset` with, normalized NCHW."""
     pixels = calibration_images(dataset.get("path") or dataset["kind"], pre, CALIBRATION_IMAGES)
-    return np.ascontiguousarray(normalize(pixels, pre).transpose(0, 3, 1, 2))
+    return normalize_nchw(pixels, pre)
